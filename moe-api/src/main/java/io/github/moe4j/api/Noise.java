@@ -1,0 +1,67 @@
+package io.github.moe4j.api;
+
+import org.apache.commons.rng.UniformRandomProvider;
+import org.apache.commons.rng.sampling.distribution.ZigguratSampler;
+import org.apache.commons.rng.simple.RandomSource;
+
+/**
+ * The one place moe4j makes random numbers for a forward pass (SPEC §2), on the host, so that every
+ * backend sees the same numbers.
+ *
+ * <p>Each kind of noise has its own stream: a Commons RNG {@code XO_SHI_RO_256_PP} generator whose
+ * 256-bit state is {@code (seed, step, stream, 1)}, with stream 1 for jitter, 2 for logit noise and
+ * 3 for the second-expert uniforms. Values are drawn in row-major order: [token, feature] for
+ * jitter, [token, expert] for logit noise, [token] for the uniforms.
+ * <ul>
+ * <li>jitter: \( u = 1 - \varepsilon + 2\varepsilon\,U \), \( U \in [0, 1) \) from {@code nextDouble()};</li>
+ * <li>logit noise: standard normal, Commons RNG {@code ZigguratSampler.NormalizedGaussian};</li>
+ * <li>second expert: {@code nextDouble()}.</li>
+ * </ul>
+ */
+public final class Noise {
+    private static final long JITTER_STREAM = 1;
+    private static final long LOGIT_STREAM = 2;
+    private static final long SECOND_EXPERT_STREAM = 3;
+
+    private Noise() {}
+
+    /** The noise a training call of {@code tokens} tokens draws for {@code config}; {@link RouterNoise#NONE} if it draws none. */
+    public static RouterNoise draw(MoeConfig config, int tokens, long seed, long step) {
+        Checks.requireNonNegative(tokens, "tokens");
+        RouterNoise.Needs needs = RouterNoise.Needs.of(config);
+        Tensor jitter = null;
+        if (needs.jitter()) {
+            double eps = ((TokenChoiceRouterConfig) config.router()).jitter();
+            UniformRandomProvider rng = generator(seed, step, JITTER_STREAM);
+            float[] u = new float[tokens * config.modelDim()];
+            for (int i = 0; i < u.length; i++) {
+                u[i] = (float) (1 - eps + 2 * eps * rng.nextDouble());
+            }
+            jitter = Tensor.of(u, tokens, config.modelDim());
+        }
+        Tensor logitNoise = null;
+        if (needs.logitNoise()) {
+            ZigguratSampler.NormalizedGaussian normal = ZigguratSampler.NormalizedGaussian.of(generator(seed, step, LOGIT_STREAM));
+            float[] eps = new float[tokens * config.experts()];
+            for (int i = 0; i < eps.length; i++) {
+                eps[i] = (float) normal.sample();
+            }
+            logitNoise = Tensor.of(eps, tokens, config.experts());
+        }
+        Tensor uniforms = null;
+        if (needs.secondExpert()) {
+            UniformRandomProvider rng = generator(seed, step, SECOND_EXPERT_STREAM);
+            float[] u = new float[tokens];
+            for (int i = 0; i < tokens; i++) {
+                // rounding to float can give 1.0f; keep the documented half-open range
+                u[i] = Math.min((float) rng.nextDouble(), Math.nextDown(1f));
+            }
+            uniforms = Tensor.of(u, tokens);
+        }
+        return new RouterNoise(jitter, logitNoise, uniforms);
+    }
+
+    private static UniformRandomProvider generator(long seed, long step, long stream) {
+        return RandomSource.XO_SHI_RO_256_PP.create(new long[] {seed, step, stream, 1});
+    }
+}
