@@ -37,4 +37,9 @@ public interface BackendContract {
     default int maxTries() {
         return Integer.MAX_VALUE;
     }
+
+    /** Whether the coverage matrix is printed after the container (default yes). */
+    default boolean printCoverage() {
+        return true;
+    }
 }

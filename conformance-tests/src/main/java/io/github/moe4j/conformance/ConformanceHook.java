@@ -67,9 +67,12 @@ public final class ConformanceHook implements SkipExecutionHook, AroundPropertyH
             return;
         }
         String prefix = container.get().getName() + " / ";
+        boolean print = ((BackendContract) context.newInstance(container.get())).printCoverage();
         for (String scope : Coverage.scopes()) {
             if (scope.startsWith(prefix)) {
-                System.out.println(Coverage.report(scope));
+                if (print) {
+                    System.out.println(Coverage.report(scope));
+                }
                 Coverage.clear(scope);
             }
         }

@@ -46,4 +46,19 @@ public interface ForwardContract extends BackendContract {
             }
         });
     }
+
+    /**
+     * In training, with jitter (to the router, or to the experts too), GShard's RANDOM second
+     * expert or noisy top-k's learned noise, every forward quantity matches the oracle, which draws
+     * the same noise from the seed and step ({@link io.github.moe4j.api.Noise}). 200 tries.
+     */
+    @Property(tries = 200)
+    default void trainingNoiseIsTheOraclesNoise(@ForAll @From(supplier = MoeCases.TrainingNoise.class) MoeCase c) throws Exception {
+        Suite.certify(this, c.config(), Direction.FORWARD, b -> {
+            Oracle o = Oracle.of(c);
+            try (Calls call = Calls.forward(b, c)) {
+                Robustness.wholeForward(this, o, call);
+            }
+        });
+    }
 }

@@ -134,7 +134,8 @@ public final class MoeCases {
 
     /** Narrows {@link #all()}; every setter replaces one part's arbitrary. */
     public static final class Builder {
-        private Arbitrary<Integer> experts = Arbitraries.integers().between(1, 6);
+        private Arbitrary<Integer> experts = Arbitraries.frequencyOf(Tuple.of(1, Arbitraries.just(1)),
+                Tuple.of(6, Arbitraries.integers().between(2, 6)));
         private Function<Integer, Arbitrary<RouterConfig>> routers = MoeCases::routers;
         private Function<RouterConfig, Arbitrary<Capacity>> capacities = MoeCases::capacities;
         private Arbitrary<Integer> groups = Arbitraries.integers().between(1, 3);
@@ -294,13 +295,16 @@ public final class MoeCases {
 
     /** Every capacity the router allows: dropless (not for expert choice), a factor, or a fixed C. */
     public static Arbitrary<Capacity> capacities(RouterConfig router) {
+        Arbitrary<Integer> minimum = Arbitraries.frequencyOf(Tuple.of(3, Arbitraries.just(0)), Tuple.of(1, Arbitraries.just(1)),
+                Tuple.of(1, Arbitraries.just(4)));
         Arbitrary<Capacity> factor = Combinators.combine(Arbitraries.of(1.0, 0.5, 1.25, 2.0), Arbitraries.of(CapacityBase.class),
-                Arbitraries.of(Rounding.class), Arbitraries.of(0, 1, 4)).as(Capacity::factor);
-        Arbitrary<Capacity> fixed = Arbitraries.integers().between(0, 8).map(Capacity::fixed);
+                Arbitraries.of(Rounding.class), minimum).as(Capacity::factor);
+        Arbitrary<Capacity> fixed = Arbitraries.integers().between(0, 6).map(Capacity::fixed);
         if (router instanceof ExpertChoiceRouterConfig) {
             return Arbitraries.oneOf(factor, fixed);
         }
-        return Arbitraries.frequencyOf(Tuple.of(2, Arbitraries.just(Capacity.dropless())), Tuple.of(2, factor), Tuple.of(1, fixed));
+        // limited capacities twice as often as dropless, so that drops (and partial drops) are common
+        return Arbitraries.frequencyOf(Tuple.of(2, Arbitraries.just(Capacity.dropless())), Tuple.of(3, factor), Tuple.of(2, fixed));
     }
 
     /** Capacities that drop nothing. */
@@ -457,6 +461,42 @@ public final class MoeCases {
         @Override
         public Arbitrary<MoeCase> get() {
             return builder().composedOnly().capacities(r -> Arbitraries.just(Capacity.fixed(0))).build();
+        }
+    }
+
+    /**
+     * Token choice with k in [2, E], a fixed capacity of 1 to 3 per expert and 3 to 6 tokens per
+     * group: most tokens lose some but not all of their choices, where gate normalisation before
+     * and after capacity differ.
+     */
+    public static final class TokenChoiceWithDrops implements ArbitrarySupplier<MoeCase> {
+        @Override
+        public Arbitrary<MoeCase> get() {
+            return builder().composedOnly().experts(Arbitraries.integers().between(2, 6))
+                    .routers(e -> Combinators.combine(Arbitraries.integers().between(2, e), Arbitraries.of(GateNormalization.class),
+                            Arbitraries.of(RenormTiming.class)).as((k, g, t) -> (RouterConfig) TokenChoiceRouterConfig.topK(k).withGates(g)
+                            .withRenormTiming(t)))
+                    .capacities(r -> Arbitraries.integers().between(1, 3).map(Capacity::fixed))
+                    .tokensPerGroup(Arbitraries.integers().between(3, 6)).build();
+        }
+    }
+
+    /**
+     * Training with every kind of noise: jitter to the router only or to the experts too, GShard's
+     * RANDOM second expert, noisy top-k's learned noise. Every backend must use the host-made
+     * noise of {@link io.github.moe4j.api.Noise} exactly.
+     */
+    public static final class TrainingNoise implements ArbitrarySupplier<MoeCase> {
+        @Override
+        public Arbitrary<MoeCase> get() {
+            return builder().composedOnly().experts(Arbitraries.integers().between(2, 6)).modes(Arbitraries.just(Mode.TRAINING))
+                    .routers(e -> Arbitraries.oneOf(
+                            Combinators.combine(Arbitraries.integers().between(1, e), Arbitraries.of(GateNormalization.class),
+                                    Arbitraries.of(0.01, 0.2), Arbitraries.of(TokenChoiceRouterConfig.JitterTarget.class))
+                                    .as((k, g, eps, target) -> (RouterConfig) TokenChoiceRouterConfig.topK(k).withGates(g).withJitter(eps, target)),
+                            Arbitraries.just((RouterConfig) TokenChoiceRouterConfig.topK(2).withSecondExpertPolicy(SecondExpertPolicy.random(0.2))),
+                            Arbitraries.integers().between(1, e).map(k -> (RouterConfig) NoisyTopKRouterConfig.of(k))))
+                    .build();
         }
     }
 }

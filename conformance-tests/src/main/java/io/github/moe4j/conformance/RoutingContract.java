@@ -89,4 +89,20 @@ public interface RoutingContract extends BackendContract {
             }
         });
     }
+
+    /**
+     * Where capacity drops some of a token's choices, the gates are still the oracle's: the
+     * dropped ones 0, the kept ones renormalised before capacity (their share of all k) or after
+     * (among the kept) as configured. Token choice with k at least 2 and C of 1 to 3. 200 tries.
+     */
+    @Property(tries = 200)
+    default void gatesMatchTheOracleWhereCapacityDrops(@ForAll @From(supplier = MoeCases.TokenChoiceWithDrops.class) MoeCase c)
+            throws Exception {
+        Suite.certify(this, c.config(), Direction.FORWARD, b -> {
+            Oracle o = Oracle.of(c);
+            try (Calls call = Calls.forward(b, c)) {
+                RoutingChecks.gates(o, call.routing, o.on(call.routing), tolerances().gates(o.sizes()));
+            }
+        });
+    }
 }
