@@ -63,10 +63,10 @@ public interface BackwardContract extends BackendContract {
         Suite.certify(contract, c.config(), Direction.BACKWARD, b -> {
             Oracle o = Oracle.of(c);
             try (Calls call = Calls.forward(b, c)) {
-                ReferenceForward on = o.on(call.routing);
-                MoeGradients want = oracleGradients(o, on, c.dOutput(), frozen);
                 MoeGradients got = call.layer.backward(call.forward, c.dOutput(), frozen);
                 Gradients.frozenAreNull(got, frozen, c);
+                ReferenceForward on = o.on(call.routing);
+                MoeGradients want = oracleGradients(o, on, c.dOutput(), frozen);
                 Gradients.compare(want, got, contract.tolerances().gradients(o.sizes()), frozen, c);
             }
         });

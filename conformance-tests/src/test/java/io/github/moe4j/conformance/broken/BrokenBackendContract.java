@@ -12,10 +12,10 @@ public class BrokenBackendContract implements MoeBackendContract {
     /**
      * Tries per property for a broken backend: enough for the generators to reach each bug's
      * trigger (drops, ties, padding, jitter, k at least 2) with near certainty, few enough for
-     * sixteen runs of the whole suite to take well under two minutes. A failing property stops at
+     * sixteen runs of the whole suite to take under a minute. A failing property stops at
      * its first failure.
      */
-    static final int TRIES = 100;
+    static final int TRIES = 200;
 
     /** The bug under test; set before each launch. */
     static volatile Breakage current;

@@ -33,5 +33,9 @@ class BrokenBackendsAreRejectedTest {
         assertTrue(expected != null, breakage + ": expected " + breakage.rejectedBy() + " among the failed properties " + failures.keySet());
         assertTrue(expected instanceof AssertionError, breakage + ": " + breakage.rejectedBy()
                 + " failed, but not on a comparison: " + expected);
+        for (Throwable cause = expected; cause != null; cause = cause.getCause()) {
+            assertFalse(cause instanceof UnsupportedOperationException, breakage + ": " + breakage.rejectedBy()
+                    + " failed because something is not implemented, not because it caught the bug: " + cause);
+        }
     }
 }
