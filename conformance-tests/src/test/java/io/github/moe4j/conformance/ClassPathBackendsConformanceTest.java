@@ -16,7 +16,7 @@ import org.junit.jupiter.api.TestFactory;
 
 /**
  * Runs the whole contract against every backend provider on the class path except the reference
- * (which {@link ReferenceConformanceTest} covers), one dynamic test each. A provider whose
+ * (which {@code certified.ReferenceConformanceTest} covers), one dynamic test each. A provider whose
  * availability is "no" is reported as skipped with its reason, printed and given to JUnit; a class
  * path with no other provider gives one skipped test saying so. Adding moe-opencl or moe-cuda as a
  * test dependency of this module is all it takes to certify them here.

@@ -1,6 +1,7 @@
-package io.github.moe4j.conformance;
+package io.github.moe4j.conformance.certified;
 
 import io.github.moe4j.api.MoeBackend;
+import io.github.moe4j.conformance.MoeBackendContract;
 
 class ReferenceConformanceTest implements MoeBackendContract {
     @Override
