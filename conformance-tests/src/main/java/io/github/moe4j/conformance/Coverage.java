@@ -173,6 +173,9 @@ public final class Coverage {
             }
         }
         sb.append("  cells not exercised in this run: ").append(missing.isEmpty() ? "none" : missing.size() + " " + missing).append('\n');
+        long noBackward = m.values().stream().filter(c -> c.n[Direction.BACKWARD.ordinal()][Outcome.PASSED.ordinal()]
+                + c.n[Direction.BACKWARD.ordinal()][Outcome.UNSUPPORTED.ordinal()] + c.n[Direction.BACKWARD.ordinal()][Outcome.FAILED.ordinal()] == 0).count();
+        sb.append("  cells exercised forward but never backward: ").append(noBackward).append(" of ").append(m.size()).append('\n');
         Map<String, Counts> features = new TreeMap<>(FEATURES.getOrDefault(scope, Map.of()));
         sb.append("  features:\n");
         for (Map.Entry<String, Counts> e : features.entrySet()) {

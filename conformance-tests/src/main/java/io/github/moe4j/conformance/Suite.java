@@ -64,4 +64,17 @@ final class Suite {
         }
         Coverage.record(scope, config, direction, Coverage.Outcome.PASSED, "");
     }
+
+    /**
+     * Whether the backend does not support a configuration a property needs besides its main one;
+     * if so, records it as unsupported with the reason (so the property's skip is visible).
+     */
+    static boolean unsupported(BackendContract contract, MoeConfig config, Coverage.Direction direction) {
+        MoeBackend backend = backend(contract);
+        Support support = backend.supports(config);
+        if (!support.supported()) {
+            Coverage.record(scope(contract.getClass(), backend), config, direction, Coverage.Outcome.UNSUPPORTED, support.reason());
+        }
+        return !support.supported();
+    }
 }
