@@ -83,7 +83,7 @@ public final class TokenChoiceRouter {
 
     /**
      * GShard's random second-expert policy (Mesh-TF {@code _top_2_gating}, policy {@code "random"}):
-     * keep rank 1 iff \( u_t < g_{t,S_t[1]} / \theta \).
+     * keep rank 1 iff \( u_t &lt; g_{t,S_t[1]} / \theta \).
      *
      * @param secondGate the renormalised gate of rank 1 (before capacity)
      * @param uniform    \( u_t \in [0, 1) \)
