@@ -711,6 +711,12 @@ public final class ReferenceLayer implements MoeLayer {
         return routingBackward(f, new double[f.tokens() * f.plan().choices()], LossCoefficients.of(term)).dLogits();
     }
 
+    /** \( \partial (\sum dG \odot g) / \partial z \), [T, E], without any loss: for tests of the gate backward. */
+    double[] logitGradientFromGates(ReferenceForward forward, double[] dGate) {
+        ReferenceForward f = requireOwn(forward);
+        return routingBackward(f, dGate.clone(), new LossCoefficients(0, 0, 0, 0)).dLogits();
+    }
+
     private ReferenceGradients routerOnly(ReferenceForward f, double[] dGate, LossCoefficients c, Set<Freeze> frozen) {
         Set<Freeze> withExperts = java.util.EnumSet.of(Freeze.EXPERTS);
         withExperts.addAll(frozen);

@@ -16,6 +16,7 @@ import io.github.moe4j.api.PaddingPolicy;
 import io.github.moe4j.api.Priority;
 import io.github.moe4j.api.RenormTiming;
 import io.github.moe4j.api.RouterConfig;
+import io.github.moe4j.api.RouterNoise;
 import io.github.moe4j.api.Rounding;
 import io.github.moe4j.api.SecondExpertPolicy;
 import io.github.moe4j.api.Tensor;
@@ -78,6 +79,19 @@ record BackwardCase(MoeConfig config, ReferenceWeights weights, double[] x, int 
         return gaussian(rnd, tokens * config.choicesPerToken(), 1);
     }
 
+    /**
+     * This case with another configuration of the same sizes, gating, expert kind and biases (the
+     * weights, input and dY are kept), its noise drawn afresh for the new configuration.
+     */
+    BackwardCase with(MoeConfig other) {
+        ForwardOptions o = new ForwardOptions(options.mode(), options.seed(), options.step(), options.groups(),
+                options.paddingMask(), null);
+        if (o.mode() == Mode.TRAINING) {
+            o = o.withNoise(noise(other, tokens, new SplittableRandom(o.seed())));
+        }
+        return new BackwardCase(other, weights, x, tokens, o, dY);
+    }
+
     /** The router family of this case. */
     RouterKind routerKind() {
         RouterConfig r = config.router();
@@ -106,7 +120,7 @@ record BackwardCase(MoeConfig config, ReferenceWeights weights, double[] x, int 
         int d = 1 + rnd.nextInt(4);
         int h = 1 + rnd.nextInt(4);
         int tokens = 1 + rnd.nextInt(6);
-        int k = 1 + rnd.nextInt(experts);
+        int k = experts >= 2 && rnd.nextInt(3) == 0 ? 2 : 1 + rnd.nextInt(experts); // k = 2 more often: GShard's policy
         RouterConfig router;
         switch (kind) {
             case TOKEN_CHOICE: {
@@ -176,9 +190,42 @@ record BackwardCase(MoeConfig config, ReferenceWeights weights, double[] x, int 
             options = options.withPaddingMask(Tensor.of(mask, tokens));
         }
         if (mode == Mode.TRAINING) {
-            options = options.withNoise(Noise.draw(config, tokens, options.seed(), options.step()));
+            options = options.withNoise(noise(config, tokens, rnd));
         }
         return new BackwardCase(config, w, x, tokens, options, dY);
+    }
+
+    /**
+     * Noise for a training call, drawn here rather than by {@link Noise} so that the cases do not
+     * depend on how moe-api seeds its streams: jitter multipliers uniform in [1 − ε, 1 + ε),
+     * standard normal logit noise, second-expert uniforms in [0, 1).
+     */
+    static RouterNoise noise(MoeConfig config, int tokens, SplittableRandom rnd) {
+        Tensor jitter = null;
+        if (config.router() instanceof TokenChoiceRouterConfig tc && tc.jitter() > 0) {
+            float[] u = new float[tokens * config.modelDim()];
+            for (int i = 0; i < u.length; i++) {
+                u[i] = (float) (1 - tc.jitter() + 2 * tc.jitter() * rnd.nextDouble());
+            }
+            jitter = Tensor.of(u, tokens, config.modelDim());
+        }
+        Tensor logitNoise = null;
+        if (config.router() instanceof NoisyTopKRouterConfig n && n.noise() == NoisyTopKRouterConfig.Noise.LEARNED) {
+            float[] eps = new float[tokens * config.experts()];
+            for (int i = 0; i < eps.length; i++) {
+                eps[i] = (float) rnd.nextGaussian();
+            }
+            logitNoise = Tensor.of(eps, tokens, config.experts());
+        }
+        Tensor uniforms = null;
+        if (config.router() instanceof TokenChoiceRouterConfig tc && tc.secondExpertPolicy().kind() == SecondExpertPolicy.Kind.RANDOM) {
+            float[] u = new float[tokens];
+            for (int t = 0; t < tokens; t++) {
+                u[t] = Math.min((float) rnd.nextDouble(), Math.nextDown(1f));
+            }
+            uniforms = Tensor.of(u, tokens);
+        }
+        return new RouterNoise(jitter, logitNoise, uniforms);
     }
 
     private static double[] gaussian(SplittableRandom rnd, int n, double std) {
