@@ -76,6 +76,28 @@ class NoiseTest {
         assertEquals(1, var, 0.12);
     }
 
+    /**
+     * The first draws of a stream are as random as the rest: a generator seeded with the raw
+     * (seed, step, stream) words gave uniforms near 1e-12 for its first tokens, so GShard's random
+     * policy always kept their second expert. Over 64 small seeds and steps, the first uniform of
+     * each stream must not all sit in [0, 0.01): a uniform generator puts 64 first draws there with
+     * probability 1e-128; and their mean must be within 0.2 of 1/2 (probability of failure below 1e-6).
+     */
+    @Test
+    void firstDrawsOfEveryStreamAreUniform() {
+        double sum = 0;
+        int small = 0;
+        for (int seed = 0; seed < 8; seed++) {
+            for (int step = 0; step < 8; step++) {
+                float u = Noise.draw(GSHARD_RANDOM, 1, seed, step).secondExpertUniform().get(0);
+                sum += u;
+                small += u < 0.01 ? 1 : 0;
+            }
+        }
+        assertTrue(small < 64, "every first uniform was below 0.01");
+        assertEquals(0.5, sum / 64, 0.2);
+    }
+
     @Test
     void inferenceDrawsNothingAndRefusesSuppliedNoise() {
         assertSame(RouterNoise.NONE, ForwardOptions.inference().noiseFor(NOISY, 4));
