@@ -22,8 +22,9 @@ public sealed interface Capacity permits Capacity.Dropless, Capacity.Factor, Cap
 
     /**
      * \( C = \min(T, \max(\mathit{min}, \mathrm{round}(cf \cdot b \cdot T / E))) \), b = k or 1 per
-     * {@link CapacityBase}. Computed in exact rational arithmetic (DeepSpeed's float product can
-     * round differently at a few sizes; research §4.1).
+     * {@link CapacityBase}. Computed in exact decimal arithmetic on the factor as written (its
+     * shortest decimal form, {@link java.math.BigDecimal#valueOf(double)}), so {@code 1.1 * 10 / 11}
+     * is exactly 1; DeepSpeed's float product can round up there.
      *
      * @param factor      cf, strictly positive and finite
      * @param base        whether cf multiplies tokens or k·tokens
@@ -40,7 +41,7 @@ public sealed interface Capacity permits Capacity.Dropless, Capacity.Factor, Cap
 
         @Override
         public int perExpert(int tokens, int experts, int k) {
-            java.math.BigDecimal numerator = new java.math.BigDecimal(factor)
+            java.math.BigDecimal numerator = java.math.BigDecimal.valueOf(factor)
                     .multiply(java.math.BigDecimal.valueOf((long) tokens * (base == CapacityBase.ASSIGNMENTS ? k : 1)));
             java.math.BigDecimal[] qr = numerator.divideAndRemainder(java.math.BigDecimal.valueOf(experts));
             long floor = qr[0].longValueExact();

@@ -2,7 +2,6 @@ package io.github.moe4j.api;
 
 import org.apache.commons.rng.UniformRandomProvider;
 import org.apache.commons.rng.sampling.distribution.ZigguratSampler;
-import org.apache.commons.rng.simple.RandomSource;
 
 /**
  * The parameters of one MoE layer, row-major, in moe4j's layout (SPEC §8):
@@ -35,6 +34,8 @@ import org.apache.commons.rng.simple.RandomSource;
  */
 public record MoeWeights(Tensor router, Tensor routerBias, Tensor noiseRouter, Tensor wIn, Tensor wGate,
                          Tensor wOut, Tensor bIn, Tensor bOut) {
+
+    private static final long WEIGHT_STREAM = 0;
 
     public MoeWeights {
         Checks.requireNonNull(router, "weights.router");
@@ -83,10 +84,11 @@ public record MoeWeights(Tensor router, Tensor routerBias, Tensor noiseRouter, T
      * Random weights for a configuration, a deterministic function of {@code seed}: every matrix
      * entry is drawn from \( N(0, 1/\mathrm{fan\_in}) \) and every bias from \( N(0, 0.1^2) \), in
      * the order router, routerBias, noiseRouter, wIn, wGate, wOut, bIn, bOut, each row-major, from
-     * one Commons RNG {@code XO_SHI_RO_256_PP} generator with a Ziggurat normal sampler.
+     * one Commons RNG {@code XO_SHI_RO_256_PP} generator (seeded as {@link Noise} seeds its streams,
+     * stream 0) with a Ziggurat normal sampler.
      */
     public static MoeWeights random(MoeConfig config, long seed) {
-        UniformRandomProvider rng = RandomSource.XO_SHI_RO_256_PP.create(new long[] {seed, 0x6D6F6534L, 0, 1});
+        UniformRandomProvider rng = Noise.generator(seed, 0, WEIGHT_STREAM);
         ZigguratSampler.NormalizedGaussian normal = ZigguratSampler.NormalizedGaussian.of(rng);
         int d = config.modelDim();
         int h = config.hiddenDim();

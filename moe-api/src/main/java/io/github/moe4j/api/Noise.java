@@ -1,6 +1,7 @@
 package io.github.moe4j.api;
 
 import org.apache.commons.rng.UniformRandomProvider;
+import org.apache.commons.rng.core.source64.SplitMix64;
 import org.apache.commons.rng.sampling.distribution.ZigguratSampler;
 import org.apache.commons.rng.simple.RandomSource;
 
@@ -9,8 +10,8 @@ import org.apache.commons.rng.simple.RandomSource;
  * backend sees the same numbers.
  *
  * <p>Each kind of noise has its own stream: a Commons RNG {@code XO_SHI_RO_256_PP} generator whose
- * 256-bit state is {@code (seed, step, stream, 1)}, with stream 1 for jitter, 2 for logit noise and
- * 3 for the second-expert uniforms. Values are drawn in row-major order: [token, feature] for
+ * 256-bit state is expanded from {@code (seed, step, stream)} by {@link #generator}, with stream 1
+ * for jitter, 2 for logit noise and 3 for the second-expert uniforms. Values are drawn in row-major order: [token, feature] for
  * jitter, [token, expert] for logit noise, [token] for the uniforms.
  * <ul>
  * <li>jitter: \( u = 1 - \varepsilon + 2\varepsilon\,U \), \( U \in [0, 1) \) from {@code nextDouble()};</li>
@@ -61,7 +62,20 @@ public final class Noise {
         return new RouterNoise(jitter, logitNoise, uniforms);
     }
 
-    private static UniformRandomProvider generator(long seed, long step, long stream) {
-        return RandomSource.XO_SHI_RO_256_PP.create(new long[] {seed, step, stream, 1});
+    /**
+     * A xoshiro256++ generator for one stream of one step. Its state is not the raw
+     * {@code (seed, step, stream)}: xoshiro's first outputs from such a sparse state are near zero.
+     * Each word is folded in through SplitMix64, \( h \leftarrow \mathrm{sm}(h \oplus w) \), and the
+     * final h seeds a SplitMix64 that fills the 256-bit state, the expansion the xoshiro authors
+     * recommend.
+     */
+    static UniformRandomProvider generator(long seed, long step, long stream) {
+        long h = 0;
+        for (long word : new long[] {seed, step, stream}) {
+            h = new SplitMix64(h ^ word).nextLong();
+        }
+        SplitMix64 fill = new SplitMix64(h);
+        long[] state = {fill.nextLong(), fill.nextLong(), fill.nextLong(), fill.nextLong()};
+        return RandomSource.XO_SHI_RO_256_PP.create(state);
     }
 }

@@ -51,8 +51,6 @@ public record NoisyTopKRouterConfig(int k, Noise noise, double noiseEpsilon) imp
 
     @Override
     public void validate(int experts) {
-        if (k > experts) {
-            throw new IllegalArgumentException("router.k must be in [1, experts=" + experts + "], got " + k);
-        }
+        RouterConfig.requireTopKWithin(k, experts);
     }
 }

@@ -16,4 +16,11 @@ public sealed interface RouterConfig permits TokenChoiceRouterConfig, NoisyTopKR
 
     /** Checks this router against the number of experts; throws {@link IllegalArgumentException}. */
     void validate(int experts);
+
+    /** Checks that k experts per token can be chosen from {@code experts}. */
+    static void requireTopKWithin(int k, int experts) {
+        if (k > experts) {
+            throw new IllegalArgumentException("router.k must be in [1, experts=" + experts + "], got " + k);
+        }
+    }
 }

@@ -14,7 +14,7 @@ public record SecondExpertPolicy(Kind kind, double threshold) {
         /** Keep every second choice (default; Mesh-TF policy {@code "all"}). */
         ALL,
         /**
-         * Keep rank 1 iff \( u_t < g_{t,S_t[1]} / \theta \), \( u_t \sim U[0,1) \) from the seeded
+         * Keep rank 1 iff \( u_t &lt; g_{t,S_t[1]} / \theta \), \( u_t \sim U[0,1) \) from the seeded
          * noise. Mesh-TF {@code _top_2_gating} with {@code second_policy="random"}.
          */
         RANDOM

@@ -77,8 +77,6 @@ public record TokenChoiceRouterConfig(int k, GateNormalization gates, RenormTimi
 
     @Override
     public void validate(int experts) {
-        if (k > experts) {
-            throw new IllegalArgumentException("router.k must be in [1, experts=" + experts + "], got " + k);
-        }
+        RouterConfig.requireTopKWithin(k, experts);
     }
 }

@@ -8,6 +8,7 @@ import org.apache.commons.numbers.gamma.Erf;
  * \( f_e(x) = W_{out,e}^\top \phi(W_{in,e}^\top x + b_{in,e}) + b_{out,e} \), and for the gated kinds
  * \( f_e(x) = W_{out,e}^\top (\phi(W_{in,e}^\top x + b_{in,e}) \odot W_{gate,e}^\top x) + b_{out,e} \).
  * With W_in, W_gate of shape [E, d, h] and W_out of shape [E, h, d], row-major.
+ * {@link #backward} differentiates {@link #forward} line by line.
  *
  * <pre>
  * Shazeer, N. "GLU Variants Improve Transformer." arXiv:2002.05202, 2020 (GEGLU, SwiGLU).
@@ -64,6 +65,102 @@ public final class ExpertNetwork {
             out[j] = yj;
         }
         return new Activations(a, b, hidden, out);
+    }
+
+    /**
+     * Backward of {@link #forward} for one row: given \( \partial L / \partial f_e(x) \), adds
+     * \( \partial L / \partial x \) to {@code dX} and, unless {@code dW} is null (experts frozen), the
+     * gradients of expert e's weights and biases to {@code dW}. With \( \delta = \partial L / \partial f \):
+     * \( \partial L / \partial \mathit{hidden} = W_{out} \delta \),
+     * \( \partial L / \partial a = \partial L / \partial \mathit{hidden} \odot \phi'(a) \odot b \) (b = 1 if not gated),
+     * \( \partial L / \partial b = \partial L / \partial \mathit{hidden} \odot \phi(a) \),
+     * \( \partial L / \partial x = W_{in}\, \partial L / \partial a + W_{gate}\, \partial L / \partial b \),
+     * \( \partial L / \partial W_{out} = \mathit{hidden}\, \delta^\top \),
+     * \( \partial L / \partial W_{in} = x\, (\partial L / \partial a)^\top \),
+     * \( \partial L / \partial W_{gate} = x\, (\partial L / \partial b)^\top \).
+     *
+     * @param w       the weights the forward used
+     * @param kind    the expert kind
+     * @param e       the expert
+     * @param x       the row's input at {@code xOffset}, [d]
+     * @param xOffset where the row starts in {@code x}
+     * @param cache   what {@link #forward} returned for this row
+     * @param dOutput \( \partial L / \partial f_e(x) \), [d]
+     * @param dX      accumulates \( \partial L / \partial x \) at {@code dxOffset}
+     * @param dxOffset where the row starts in {@code dX}
+     * @param dW      accumulates the weight gradients in the weights' layout, or null to skip that work
+     * @return the multiply-adds spent on weight and bias gradients: 0 when {@code dW} is null
+     */
+    public static long backward(ReferenceWeights w, Activation kind, int e, double[] x, int xOffset, Activations cache,
+                                double[] dOutput, double[] dX, int dxOffset, ReferenceGradients dW) {
+        int d = w.d();
+        int h = w.h();
+        double[] a = cache.preActivation();
+        double[] b = cache.gateLinear();
+        double[] hidden = cache.hidden();
+        long work = 0;
+        // forward: yj = bOut[e, j] + Σ_i hidden[i] * wOut[e, i, j]
+        double[] dHidden = new double[h];
+        for (int i = 0; i < h; i++) {
+            double s = 0;
+            for (int j = 0; j < d; j++) {
+                s += dOutput[j] * w.wOut()[(e * h + i) * d + j];
+            }
+            dHidden[i] = s;
+        }
+        if (dW != null) {
+            for (int i = 0; i < h; i++) {
+                for (int j = 0; j < d; j++) {
+                    dW.wOut()[(e * h + i) * d + j] += hidden[i] * dOutput[j];
+                }
+            }
+            work += (long) h * d;
+            if (dW.bOut() != null) {
+                for (int j = 0; j < d; j++) {
+                    dW.bOut()[e * d + j] += dOutput[j];
+                }
+                work += d;
+            }
+        }
+        // forward: hidden[i] = activate(kind, a[i]) * (b == null ? 1 : b[i])
+        double[] dA = new double[h];
+        double[] dB = b == null ? null : new double[h];
+        for (int i = 0; i < h; i++) {
+            dA[i] = dHidden[i] * derivative(kind, a[i]) * (b == null ? 1 : b[i]);
+            if (dB != null) {
+                dB[i] = dHidden[i] * activate(kind, a[i]);
+            }
+        }
+        // forward: ai = bIn[e, i] + Σ_j x[j] * wIn[e, j, i];  bi = Σ_j x[j] * wGate[e, j, i]
+        for (int j = 0; j < d; j++) {
+            double s = 0;
+            for (int i = 0; i < h; i++) {
+                s += dA[i] * w.wIn()[(e * d + j) * h + i];
+                if (dB != null) {
+                    s += dB[i] * w.wGate()[(e * d + j) * h + i];
+                }
+            }
+            dX[dxOffset + j] += s;
+        }
+        if (dW != null) {
+            for (int j = 0; j < d; j++) {
+                double xj = x[xOffset + j];
+                for (int i = 0; i < h; i++) {
+                    dW.wIn()[(e * d + j) * h + i] += xj * dA[i];
+                    if (dB != null) {
+                        dW.wGate()[(e * d + j) * h + i] += xj * dB[i];
+                    }
+                }
+            }
+            work += (long) d * h * (dB != null ? 2 : 1);
+            if (dW.bIn() != null) {
+                for (int i = 0; i < h; i++) {
+                    dW.bIn()[e * h + i] += dA[i];
+                }
+                work += h;
+            }
+        }
+        return work;
     }
 
     /** \( \phi(a) \) of an expert kind (the gated kinds use their base nonlinearity). */

@@ -37,4 +37,25 @@ public final class ImportanceLoss {
     public static double value(double[] importance) {
         return CoefficientOfVariation.squared(importance);
     }
+
+    /**
+     * Backward of {@link #importance}: adds \( \partial L / \partial \mathrm{Importance}_{S_{t,r}} \) to the
+     * gradient of each real token's gate before capacity.
+     *
+     * @param selected    [T, k] experts per token, -1 for none
+     * @param tokens      the group's real tokens
+     * @param dImportance \( \partial L / \partial \mathrm{Importance} \), [E]
+     * @param dGates      accumulates \( \partial L / \partial G \), [T, k], of the gates before capacity
+     */
+    public static void importanceBackward(int[] selected, int k, int[] tokens, double[] dImportance, double[] dGates) {
+        for (int t : tokens) {
+            for (int r = 0; r < k; r++) {
+                // forward: importance[e] += gates[t * k + r]
+                int e = selected[t * k + r];
+                if (e >= 0) {
+                    dGates[t * k + r] += dImportance[e];
+                }
+            }
+        }
+    }
 }

@@ -72,4 +72,33 @@ public final class LoadBalancingLoss {
         }
         return f.length * sum;
     }
+
+    /**
+     * Backward of {@link #value} and {@link #meanProbability}, f constant: adds
+     * \( \partial (c L_{aux}) / \partial p_{t,i} = c\, E f_i / T \) for the group's real tokens
+     * (T = their number). Through the softmax this is
+     * \( \partial L_{aux} / \partial z_{t,j} = (E/T)\, p_{t,j} (f_j - \sum_i f_i p_{t,i}) \).
+     *
+     * @param f      the dispatch fractions, [E]
+     * @param tokens the group's real tokens
+     * @param dLoss  c, the upstream gradient of this group's \( L_{aux} \)
+     * @param dProbs accumulates \( \partial L / \partial p \), [T, E]
+     */
+    public static void backward(double[] f, int[] tokens, double dLoss, double[] dProbs) {
+        int experts = f.length;
+        if (tokens.length == 0) {
+            return;
+        }
+        // forward: value = E * Σ_e f[e] * meanP[e]
+        double[] dMeanP = new double[experts];
+        for (int e = 0; e < experts; e++) {
+            dMeanP[e] = dLoss * experts * f[e];
+        }
+        // forward: mean[e] += p[t * E + e], then mean[e] /= tokens.length
+        for (int t : tokens) {
+            for (int e = 0; e < experts; e++) {
+                dProbs[t * experts + e] += dMeanP[e] / tokens.length;
+            }
+        }
+    }
 }

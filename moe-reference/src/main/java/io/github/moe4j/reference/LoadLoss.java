@@ -48,4 +48,22 @@ public final class LoadLoss {
     public static double value(double[] load) {
         return CoefficientOfVariation.squared(load);
     }
+
+    /**
+     * Backward of {@link #smoothLoad}: adds \( \partial L / \partial \mathrm{Load}_i \) to every real token's
+     * \( \partial L / \partial P(t, i) \). (The hard count of {@link #countLoad} has no gradient.)
+     *
+     * @param dLoad       \( \partial L / \partial \mathrm{Load} \), [E]
+     * @param tokens      the group's real tokens
+     * @param dProbInTopK accumulates \( \partial L / \partial P \), [T, E]
+     */
+    public static void smoothLoadBackward(double[] dLoad, int[] tokens, double[] dProbInTopK) {
+        int experts = dLoad.length;
+        for (int t : tokens) {
+            for (int e = 0; e < experts; e++) {
+                // forward: load[e] += probInTopK[t * E + e]
+                dProbInTopK[t * experts + e] += dLoad[e];
+            }
+        }
+    }
 }

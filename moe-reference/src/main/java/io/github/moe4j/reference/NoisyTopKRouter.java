@@ -16,9 +16,16 @@ import org.apache.commons.numbers.gamma.Erf;
  * </pre>
  * Mirrors tensorflow/tensor2tensor {@code tensor2tensor/utils/expert_utils.py}
  * {@code noisy_top_k_gating}, {@code _prob_in_top_k} and {@code _normal_distribution_cdf}.
+ *
+ * <p>Backward (research §3.5, as TensorFlow differentiates t2t: nothing is stop-gradient'ed):
+ * \( \partial P / \partial \mathrm{clean}_i = \phi(u)/\sigma_i \), \( \partial P / \partial \sigma_i = -\phi(u)\, u / \sigma_i \)
+ * and \( \partial P / \partial \mathrm{thr} = -\phi(u)/\sigma_i \), \( u = (\mathrm{clean}_i - \mathrm{thr})/\sigma_i \);
+ * the threshold is another expert's noisy logit \( H_j = \mathrm{clean}_j + \varepsilon_j \sigma_j \), so its
+ * gradient reaches that expert's clean logit and noise std. The index sets and {@code is_in} are constants.
  */
 public final class NoisyTopKRouter {
     private static final double SQRT2 = Math.sqrt(2);
+    private static final double SQRT_PI = Math.sqrt(Math.PI);
 
     private NoisyTopKRouter() {}
 
@@ -30,6 +37,20 @@ public final class NoisyTopKRouter {
     /** \( \sigma = \operatorname{softplus}(a) + \epsilon_0 \). */
     public static double noiseStd(double rawStd, double epsilon) {
         return softplus(rawStd) + epsilon;
+    }
+
+    /**
+     * Backward of {@link #noiseStd}: \( \partial \sigma / \partial a = \operatorname{softplus}'(a) = 1 / (1 + e^{-a}) \),
+     * times {@code dSigma}.
+     *
+     * @param rawStd a, the forward's argument
+     * @param dSigma \( \partial L / \partial \sigma \)
+     * @return \( \partial L / \partial a \)
+     */
+    public static double noiseStdBackward(double rawStd, double dSigma) {
+        // forward: softplus(rawStd) + epsilon = max(a, 0) + log1p(exp(−|a|)) + ε0
+        double sigmoid = rawStd >= 0 ? 1 / (1 + Math.exp(-rawStd)) : Math.exp(rawStd) / (1 + Math.exp(rawStd));
+        return dSigma * sigmoid;
     }
 
     /**
@@ -59,5 +80,54 @@ public final class NoisyTopKRouter {
             prob[i] = normalCdf(clean[offset + i] - threshold, sigma[offset + i]);
         }
         return prob;
+    }
+
+    /**
+     * Backward of {@link #normalCdf} with respect to v: \( \tfrac{1}{\sqrt\pi} e^{-w^2} / s \) with
+     * \( s = \sqrt2\,\sigma + 10^{-20} \), \( w = v / s \), i.e. \( \phi(v/\sigma)/\sigma \) up to the \( 10^{-20} \).
+     */
+    public static double normalCdfDv(double v, double sigma) {
+        // forward: 0.5 * (1 + erf(v / (sqrt(2) σ + 1e-20)))
+        double s = SQRT2 * sigma + 1e-20;
+        double w = v / s;
+        return Math.exp(-w * w) / (SQRT_PI * s);
+    }
+
+    /**
+     * Backward of {@link #normalCdf} with respect to σ: \( -\tfrac{1}{\sqrt\pi} e^{-w^2}\, v \sqrt2 / s^2 \),
+     * i.e. \( -\phi(u)\, u / \sigma \) with \( u = v/\sigma \).
+     */
+    public static double normalCdfDsigma(double v, double sigma) {
+        double s = SQRT2 * sigma + 1e-20;
+        double w = v / s;
+        return -Math.exp(-w * w) / SQRT_PI * v * SQRT2 / (s * s);
+    }
+
+    /**
+     * Backward of {@link #probInTopK} for one token: given \( \partial L / \partial P(t, \cdot) \), adds to the
+     * gradients of the clean logits, the noisy logits H (through the thresholds) and the noise std.
+     *
+     * @param clean  clean logits row at {@code offset}
+     * @param noisy  noisy logits H row at {@code offset}
+     * @param sigma  noise std row at {@code offset}
+     * @param order  the top-(k+1) of H, best first (as in the forward)
+     * @param dProb  \( \partial L / \partial P \), row at {@code offset}
+     * @param dClean accumulates \( \partial L / \partial \mathrm{clean} \), row at {@code offset}
+     * @param dNoisy accumulates \( \partial L / \partial H \), row at {@code offset}
+     * @param dSigma accumulates \( \partial L / \partial \sigma \), row at {@code offset}
+     */
+    public static void probInTopKBackward(double[] clean, double[] noisy, double[] sigma, int offset, int experts, int[] order,
+                                          int k, double[] dProb, double[] dClean, double[] dNoisy, double[] dSigma) {
+        double thresholdIfIn = noisy[offset + order[k]];
+        for (int i = 0; i < experts; i++) {
+            boolean isIn = noisy[offset + i] > thresholdIfIn;
+            int thresholdExpert = isIn ? order[k] : order[k - 1];
+            // forward: prob[i] = normalCdf(clean[i] − threshold, sigma[i]), threshold = H[thresholdExpert]
+            double v = clean[offset + i] - noisy[offset + thresholdExpert];
+            double dV = dProb[offset + i] * normalCdfDv(v, sigma[offset + i]);
+            dClean[offset + i] += dV;
+            dNoisy[offset + thresholdExpert] -= dV;
+            dSigma[offset + i] += dProb[offset + i] * normalCdfDsigma(v, sigma[offset + i]);
+        }
     }
 }

@@ -15,7 +15,9 @@ package io.github.moe4j.reference;
  * @param probInTopK   the smooth load contributions P(t, i), or null where Load is a count
  * @param secondExpertUniform [T] uniforms of GShard's random policy, or null
  * @param realTokens   [T] whether each token is real (not padding)
+ * @param jitter       [T, d] the jitter multipliers u with \( \tilde{x} = x \odot u \), or null (no jitter); backward needs them
  */
 public record RouterOutput(double[] routerInput, double[] expertInput, double[] logits, double[] probs, double[] keys,
                            double[] rawNoiseStd, double[] noiseStd, double[] noise, double[] probInTopK,
-                           double[] secondExpertUniform, boolean[] realTokens) {}
+                           double[] secondExpertUniform, boolean[] realTokens,
+                           double[] jitter) {}

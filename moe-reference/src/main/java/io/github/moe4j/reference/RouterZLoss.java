@@ -28,4 +28,25 @@ public final class RouterZLoss {
         }
         return sum / tokens.length;
     }
+
+    /**
+     * Backward of {@link #value}: adds \( \partial (c L_z) / \partial z_{t,j} = c\,(2/T)\, \operatorname{lse}(z_t)\, p_{t,j} \)
+     * for the group's real tokens (T = their number), the closed form of SPEC §5.
+     *
+     * @param z       logits [T, E]
+     * @param p       \( \operatorname{softmax}(z) \), [T, E]
+     * @param tokens  the group's real tokens
+     * @param dLoss   c, the upstream gradient of this group's \( L_z \)
+     * @param dLogits accumulates \( \partial L / \partial z \), [T, E]
+     */
+    public static void backward(double[] z, double[] p, int experts, int[] tokens, double dLoss, double[] dLogits) {
+        if (tokens.length == 0) {
+            return;
+        }
+        for (int t : tokens) {
+            // forward: sum += lse * lse, then sum / tokens.length
+            double lse = Softmax.logSumExp(z, t * experts, experts);
+            Softmax.logSumExpBackward(p, t * experts, experts, dLoss * 2 * lse / tokens.length, dLogits);
+        }
+    }
 }

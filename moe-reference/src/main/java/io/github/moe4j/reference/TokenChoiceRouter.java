@@ -82,8 +82,69 @@ public final class TokenChoiceRouter {
     }
 
     /**
+     * Backward of {@link #gatesAfterCapacity} (selection and dropping are constants, SPEC §10), given
+     * \( \partial L / \partial g \) of one token's combine weights:
+     * <ul>
+     * <li>{@link GateNormalization#NONE}: \( g_j = p_{t,S_j} \) for a kept choice, so
+     *     \( \partial L / \partial p_{t,S_j} \mathrel{+}= \partial L / \partial g_j \); through the full softmax every
+     *     logit of the token then receives gradient (the caller applies {@link Softmax#softmaxBackward});</li>
+     * <li>{@link GateNormalization#RENORMALIZE} before capacity: the gates are the softmax over all selected
+     *     logits, a dropped one's gate zeroed, so only the selected logits receive gradient;</li>
+     * <li>{@link GateNormalization#RENORMALIZE} after capacity: the softmax over the kept logits, so only the
+     *     kept ones receive gradient.</li>
+     * </ul>
+     * A dropped choice's gate is the constant 0: its upstream gradient is ignored.
+     *
+     * @param selected   \( S_t \), best first
+     * @param kept       whether each selected choice was kept
+     * @param gateBefore the token's gates before capacity ({@link #gatesBeforeCapacity})
+     * @param gateAfter  the token's combine weights ({@link #gatesAfterCapacity})
+     * @param dGate      \( \partial L / \partial g \), one per choice
+     * @param dLogits    accumulates \( \partial L / \partial z \) (RENORMALIZE), row at {@code offset}
+     * @param dProbs     accumulates \( \partial L / \partial p \) (NONE), row at {@code offset}
+     */
+    public static void gatesAfterCapacityBackward(TokenChoiceRouterConfig router, int offset, int[] selected, boolean[] kept,
+                                                  double[] gateBefore, double[] gateAfter, double[] dGate,
+                                                  double[] dLogits, double[] dProbs) {
+        if (router.gates() == GateNormalization.NONE) {
+            // forward: g[j] = kept[j] ? p[offset + selected[j]] : 0
+            for (int j = 0; j < selected.length; j++) {
+                if (kept[j]) {
+                    dProbs[offset + selected[j]] += dGate[j];
+                }
+            }
+            return;
+        }
+        if (router.renormTiming() == RenormTiming.AFTER_CAPACITY) {
+            // forward: renormalised = Softmax.overSubset(z, offset, keptExperts); g[position[m]] = renormalised[m]
+            int n = 0;
+            for (boolean b : kept) {
+                n += b ? 1 : 0;
+            }
+            int[] keptExperts = new int[n];
+            double[] g = new double[n];
+            double[] dG = new double[n];
+            for (int j = 0, m = 0; j < selected.length; j++) {
+                if (kept[j]) {
+                    keptExperts[m] = selected[j];
+                    g[m] = gateAfter[j];
+                    dG[m++] = dGate[j];
+                }
+            }
+            Softmax.overSubsetBackward(g, keptExperts, dG, dLogits, offset);
+            return;
+        }
+        // forward: before = Softmax.overSubset(z, offset, selected); g[j] = kept[j] ? before[j] : 0
+        double[] dBefore = new double[selected.length];
+        for (int j = 0; j < selected.length; j++) {
+            dBefore[j] = kept[j] ? dGate[j] : 0;
+        }
+        Softmax.overSubsetBackward(gateBefore, selected, dBefore, dLogits, offset);
+    }
+
+    /**
      * GShard's random second-expert policy (Mesh-TF {@code _top_2_gating}, policy {@code "random"}):
-     * keep rank 1 iff \( u_t < g_{t,S_t[1]} / \theta \).
+     * keep rank 1 iff \( u_t &lt; g_{t,S_t[1]} / \theta \).
      *
      * @param secondGate the renormalised gate of rank 1 (before capacity)
      * @param uniform    \( u_t \in [0, 1) \)

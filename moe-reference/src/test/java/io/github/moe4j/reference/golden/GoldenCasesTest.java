@@ -25,8 +25,13 @@ import io.github.moe4j.reference.ReferenceForward;
 import io.github.moe4j.reference.ReferenceLayer;
 import io.github.moe4j.reference.ReferenceWeights;
 import io.github.moe4j.reference.RoutingPlan;
+import io.github.moe4j.api.Freeze;
+import io.github.moe4j.reference.LossTerm;
+import io.github.moe4j.reference.ReferenceGradients;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -51,9 +56,11 @@ class GoldenCasesTest {
         }
     }
 
+    private static final Set<Freeze> NONE_FROZEN = EnumSet.noneOf(Freeze.class);
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
-    void referenceReproducesEveryForwardQuantity(GoldenCase c) {
+    void referenceReproducesEveryStoredQuantity(GoldenCase c) {
         Mismatches m = new Mismatches(c.id());
         switch (c.implementation()) {
             case "hf-switch" -> checkSwitch(c, m);
@@ -67,8 +74,9 @@ class GoldenCasesTest {
         m.assertNone();
         java.util.Set<String> unchecked = new java.util.TreeSet<>(c.tensorsWithRole("output"));
         unchecked.addAll(c.tensorsWithRole("derived"));
+        unchecked.addAll(c.tensorsWithRole("gradient"));
         unchecked.removeAll(m.checked());
-        assertTrue(unchecked.isEmpty(), c.id() + ": forward tensors stored but not checked: " + unchecked);
+        assertTrue(unchecked.isEmpty(), c.id() + ": tensors stored but not checked: " + unchecked);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -121,6 +129,27 @@ class GoldenCasesTest {
                 new double[] {auxWithDroppedAsExpertZero(f, b)}, rtol, atol);
         m.close("loss_total", new int[] {1}, c.tensor("loss_total"),
                 new double[] {dot(f.y(), c.tensor("dY")) + f.losses().total()}, rtol, atol);
+
+        ReferenceLayer layer = f.layer();
+        ReferenceGradients g = layer.backward(f, c.tensor("dY"), NONE_FROZEN);
+        m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
+        m.close("grad_router_weight", c.shape("grad_router_weight"), c.tensor("grad_router_weight"), transpose(g.router(), d, e), rtol, atol);
+        m.close("grad_wi", c.shape("grad_wi"), c.tensor("grad_wi"), transposeEach(g.wIn(), e, d, h), rtol, atol);
+        m.close("grad_wo", c.shape("grad_wo"), c.tensor("grad_wo"), transposeEach(g.wOut(), e, h, d), rtol, atol);
+        if (c.has("grad_router_bias")) {
+            m.close("grad_router_bias", c.shape("grad_router_bias"), c.tensor("grad_router_bias"), g.routerBias(), rtol, atol);
+        }
+        for (LossTerm term : new LossTerm[] {LossTerm.AUX, LossTerm.Z}) {
+            String name = term == LossTerm.AUX ? "aux" : "z";
+            ReferenceGradients lg = layer.lossGradients(f, term, NONE_FROZEN);
+            m.close("grad_" + name + "_x", c.shape("grad_" + name + "_x"), c.tensor("grad_" + name + "_x"), lg.input(), rtol, atol);
+            m.close("grad_" + name + "_router_weight", c.shape("grad_" + name + "_router_weight"), c.tensor("grad_" + name + "_router_weight"),
+                    transpose(lg.router(), d, e), rtol, atol);
+            if (c.has("grad_" + name + "_router_bias")) {
+                m.close("grad_" + name + "_router_bias", c.shape("grad_" + name + "_router_bias"), c.tensor("grad_" + name + "_router_bias"),
+                        lg.routerBias(), rtol, atol);
+            }
+        }
     }
 
     /**
@@ -179,6 +208,16 @@ class GoldenCasesTest {
         m.close("aux_loss", new int[] {1}, c.tensor("aux_loss"), new double[] {f.losses().aux()}, rtol, atol);
         m.close("loss_total", new int[] {1}, c.tensor("loss_total"),
                 new double[] {dot(f.y(), c.tensor("dY")) + f.losses().total()}, rtol, atol);
+
+        ReferenceGradients g = f.layer().backward(f, c.tensor("dY"), NONE_FROZEN);
+        m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
+        m.close("grad_router_weight", c.shape("grad_router_weight"), c.tensor("grad_router_weight"), transpose(g.router(), d, e), rtol, atol);
+        m.close("grad_w1", c.shape("grad_w1"), c.tensor("grad_w1"), transposeEach(g.wIn(), e, d, h), rtol, atol);
+        m.close("grad_w3", c.shape("grad_w3"), c.tensor("grad_w3"), transposeEach(g.wGate(), e, d, h), rtol, atol);
+        m.close("grad_w2", c.shape("grad_w2"), c.tensor("grad_w2"), transposeEach(g.wOut(), e, h, d), rtol, atol);
+        ReferenceGradients aux = f.layer().lossGradients(f, LossTerm.AUX, NONE_FROZEN);
+        m.close("grad_aux_x", c.shape("grad_aux_x"), c.tensor("grad_aux_x"), aux.input(), rtol, atol);
+        m.close("grad_aux_router_weight", c.shape("grad_aux_router_weight"), c.tensor("grad_aux_router_weight"), transpose(aux.router(), d, e), rtol, atol);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -258,6 +297,17 @@ class GoldenCasesTest {
         m.close("out", c.shape("out"), c.tensor("out"), f.y(), rtol, atol);
         m.close("loss_total", new int[] {1}, c.tensor("loss_total"),
                 new double[] {dot(f.y(), c.tensor("dY")) + f.losses().total()}, rtol, atol);
+
+        ReferenceGradients g = f.layer().backward(f, c.tensor("dY"), NONE_FROZEN);
+        m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
+        m.close("grad_wg", c.shape("grad_wg"), c.tensor("grad_wg"), transpose(g.router(), d, e), rtol, atol);
+        m.close("grad_expert_w1", c.shape("grad_expert_w1"), c.tensor("grad_expert_w1"), transposeEach(g.wIn(), e, d, h), rtol, atol);
+        m.close("grad_expert_b1", c.shape("grad_expert_b1"), c.tensor("grad_expert_b1"), g.bIn(), rtol, atol);
+        m.close("grad_expert_w2", c.shape("grad_expert_w2"), c.tensor("grad_expert_w2"), transposeEach(g.wOut(), e, h, d), rtol, atol);
+        m.close("grad_expert_b2", c.shape("grad_expert_b2"), c.tensor("grad_expert_b2"), g.bOut(), rtol, atol);
+        ReferenceGradients aux = f.layer().lossGradients(f, LossTerm.AUX, NONE_FROZEN);
+        m.close("grad_aux_x", c.shape("grad_aux_x"), c.tensor("grad_aux_x"), aux.input(), rtol, atol);
+        m.close("grad_aux_wg", c.shape("grad_aux_wg"), c.tensor("grad_aux_wg"), transpose(aux.router(), d, e), rtol, atol);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -299,6 +349,37 @@ class GoldenCasesTest {
         m.close("loss_total", new int[] {1}, c.tensor("loss_total"),
                 new double[] {dot(gates, c.tensor("dG")) + f.losses().total()}, rtol, atol);
         m.exact("experts per token", new int[] {t}, ones(t, k), keptPerToken(f.plan()));
+
+        // loss_total = sum(gates * dG) + aux: the upstream gradient of each (token, choice) gate is dG at its expert
+        double[] dGate = new double[t * k];
+        for (int i = 0; i < t; i++) {
+            for (int j = 0; j < k; j++) {
+                dGate[i * k + j] = c.tensor("dG")[i * e + f.plan().selected()[i * k + j]];
+            }
+        }
+        ReferenceGradients g = f.layer().backwardFromGates(f, dGate, NONE_FROZEN);
+        m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
+        m.close("grad_w_gate", c.shape("grad_w_gate"), c.tensor("grad_w_gate"), g.router(), rtol, atol);
+        if (c.has("grad_w_noise")) {
+            m.close("grad_w_noise", c.shape("grad_w_noise"), c.tensor("grad_w_noise"), g.noiseRouter(), rtol, atol);
+        }
+        // aux_loss = loss_coef * (cv²(importance) + cv²(load)), each term's gradient taken alone
+        ReferenceGradients imp = f.layer().lossGradients(f, LossTerm.IMPORTANCE, NONE_FROZEN);
+        ReferenceGradients load = f.layer().lossGradients(f, LossTerm.LOAD, NONE_FROZEN);
+        m.close("grad_aux_x", c.shape("grad_aux_x"), c.tensor("grad_aux_x"), weightedSum(coef, imp.input(), load.input()), rtol, atol);
+        m.close("grad_aux_w_gate", c.shape("grad_aux_w_gate"), c.tensor("grad_aux_w_gate"), weightedSum(coef, imp.router(), load.router()), rtol, atol);
+        if (c.has("grad_aux_w_noise")) {
+            m.close("grad_aux_w_noise", c.shape("grad_aux_w_noise"), c.tensor("grad_aux_w_noise"),
+                    weightedSum(coef, imp.noiseRouter(), load.noiseRouter()), rtol, atol);
+        }
+    }
+
+    private static double[] weightedSum(double coef, double[] a, double[] b) {
+        double[] s = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            s[i] = coef * (a[i] + b[i]);
+        }
+        return s;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -377,6 +458,58 @@ class GoldenCasesTest {
         double auxTerm = expertChoice ? 0 : float32Product(c.hpDouble("aux_coef"), c.tensor("aux_loss")[0]);
         double float64Part = c.tensor("loss_total")[0] - zTerm - auxTerm;
         m.close("loss_total", new int[] {1}, new double[] {float64Part}, new double[] {dot(combine, c.tensor("dC"))}, rtol, atol);
+
+        // loss_total = sum(combine * dC) + losses: each kept (token, choice) gate's upstream gradient is dC at (t, e, slot)
+        double[] dGate = new double[t * mChoices];
+        for (int i = 0; i < t; i++) {
+            for (int j = 0; j < mChoices; j++) {
+                int ex = plan.selected()[i * mChoices + j];
+                int s = plan.slot()[i * mChoices + j];
+                if (ex >= 0 && s >= 0) {
+                    dGate[i * mChoices + j] = c.tensor("dC")[(i * e + ex) * cap + s];
+                }
+            }
+        }
+        // JAX's weak typing makes each Python-float coefficient float32 where it multiplies a float32
+        // loss (0.01 becomes 0.0099999998), and the gradients flow back from that coefficient. Without
+        // the aux term the rest is float64 and is checked at the case's tolerance.
+        MoeConfig withoutAux = config.toBuilder().losses(LossWeights.of().aux(0, config.losses().auxNormalization())
+                .z((float) c.hpDouble("z_coef"))).build();
+        ReferenceLayer layer = new ReferenceLayer(withoutAux, w);
+        ReferenceForward f2 = layer.forward(c.tensor("x"), t, ForwardOptions.inference().withGroups(groups));
+        ReferenceGradients g = layer.backwardFromGates(f2, dGate, NONE_FROZEN);
+        if (expertChoice) {
+            m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
+            m.close("grad_router_kernel", c.shape("grad_router_kernel"), c.tensor("grad_router_kernel"), g.router(), rtol, atol);
+            m.close("grad_router_bias", c.shape("grad_router_bias"), c.tensor("grad_router_bias"), g.routerBias(), rtol, atol);
+            return;
+        }
+        // _load_balancing_loss also runs backward in float32 (jnp.mean(..., dtype=jnp.float32)): its
+        // per-(group, expert) cotangent coef * E^2 * f / (G E T) is rounded to float32 before it
+        // reaches the float64 softmax. What the golden gradient has beyond our float64 rest must be
+        // our aux gradient to float32 precision: 8 * 2^-24 of its largest entry, plus the case's tolerance.
+        ReferenceGradients aux = f.layer().lossGradients(f, LossTerm.AUX, NONE_FROZEN);
+        double alpha = (float) c.hpDouble("aux_coef");
+        checkRemainder(m, c, "grad_x", g.input(), aux.input(), alpha);
+        checkRemainder(m, c, "grad_router_kernel", g.router(), aux.router(), alpha);
+        checkRemainder(m, c, "grad_router_bias", g.routerBias(), aux.routerBias(), alpha);
+    }
+
+    /** Checks {@code want - rest == alpha * auxGradient} to float32 precision of the aux part. */
+    private static void checkRemainder(Mismatches m, GoldenCase c, String name, double[] rest, double[] auxGradient, double alpha) {
+        double[] want = c.tensor(name);
+        double[] remainder = new double[want.length];
+        double[] auxPart = new double[want.length];
+        double maxAux = 0;
+        double maxWant = 0;
+        for (int i = 0; i < want.length; i++) {
+            remainder[i] = want[i] - rest[i];
+            auxPart[i] = alpha * auxGradient[i];
+            maxAux = Math.max(maxAux, Math.abs(auxPart[i]));
+            maxWant = Math.max(maxWant, Math.abs(want[i]));
+        }
+        double allowed = c.atol() + c.rtol() * maxWant + 8 * Math.scalb(1.0, -24) * maxAux;
+        m.close(name, c.shape(name), remainder, auxPart, 0, allowed);
     }
 
     // ---------------------------------------------------------------------------------------------
