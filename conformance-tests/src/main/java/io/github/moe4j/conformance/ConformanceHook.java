@@ -35,7 +35,7 @@ public final class ConformanceHook implements SkipExecutionHook, AroundPropertyH
         }
         BackendContract contract = (BackendContract) context.newInstance(container);
         try {
-            MoeBackend b = Suite.backend(contract);
+            MoeBackend b = Suite.open(contract);
             System.out.println("[moe4j conformance] " + container.getSimpleName() + ": certifying backend '" + b.name() + "' on "
                     + b.device() + " with " + contract.tolerances());
         } catch (BackendUnavailableException e) {

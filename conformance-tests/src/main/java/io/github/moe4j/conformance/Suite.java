@@ -24,6 +24,23 @@ final class Suite {
         });
     }
 
+    /**
+     * Opens the backend of a container that is starting, replacing (and closing) whatever an earlier
+     * run of the same class left: a late thread of that run (jqwik's bounded shrinking can outlive
+     * its timeout) must not hand its backend to this one.
+     */
+    static MoeBackend open(BackendContract contract) {
+        MoeBackend b = contract.backend();
+        if (b == null) {
+            throw new IllegalStateException(contract.getClass().getName() + ".backend() returned null");
+        }
+        MoeBackend old = BACKENDS.put(contract.getClass(), b);
+        if (old != null && old != b) {
+            old.close();
+        }
+        return b;
+    }
+
     /** Closes and forgets the backend of a container. */
     static void release(Class<?> container) {
         MoeBackend b = BACKENDS.remove(container);

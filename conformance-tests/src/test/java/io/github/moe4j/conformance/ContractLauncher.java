@@ -31,8 +31,17 @@ public final class ContractLauncher {
      */
     public record Outcome(Map<String, Throwable> failures, int passed, Map<String, String> skipped) {}
 
-    /** Runs every property of {@code contract}; failing seeds are not replayed across runs. */
+    /** Runs every property of {@code contract}, shrinking failures; failing seeds are not replayed across runs. */
     public static Outcome run(Class<?> contract) {
+        return run(contract, true);
+    }
+
+    /**
+     * Runs every property of {@code contract}; failing seeds are not replayed across runs.
+     *
+     * @param shrink whether failures are shrunk (off where only the fact of failing matters)
+     */
+    public static Outcome run(Class<?> contract, boolean shrink) {
         Path dir;
         try {
             dir = Files.createTempDirectory("jqwik-contract-run");
@@ -45,7 +54,8 @@ public final class ContractLauncher {
                 .configurationParameter("jqwik.database", db.toString())
                 .configurationParameter("jqwik.failures.after.default", "RANDOM_SEED")
                 .configurationParameter("jqwik.reporting.onlyfailures", "true")
-                .configurationParameter("jqwik.shrinking.bounded.seconds", "5")
+                .configurationParameter("jqwik.shrinking.default", shrink ? "BOUNDED" : "OFF")
+                .configurationParameter("jqwik.shrinking.bounded.seconds", "30")
                 .build();
         Map<String, Throwable> failures = new TreeMap<>();
         Map<String, String> skipped = new TreeMap<>();

@@ -12,7 +12,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * The suite proves that it can fail (STYLE §22): the whole contract runs, through the JUnit
  * Platform launcher, against each deliberately broken backend, and must report at least one
  * failure, among them the property named by the {@link Breakage}, failing on a comparison (an
- * {@link AssertionError}) rather than on some other exception.
+ * {@link AssertionError}) rather than on some other exception. Failures are not shrunk here: the
+ * fact of failing is what is tested ({@code ShrinkingTest} covers shrinking).
  */
 class BrokenBackendsAreRejectedTest {
 
@@ -20,7 +21,7 @@ class BrokenBackendsAreRejectedTest {
     @EnumSource(Breakage.class)
     void theSuiteRejectsTheBrokenBackend(Breakage breakage) {
         BrokenBackendContract.current = breakage;
-        ContractLauncher.Outcome outcome = ContractLauncher.run(BrokenBackendContract.class);
+        ContractLauncher.Outcome outcome = ContractLauncher.run(BrokenBackendContract.class, false);
         Map<String, Throwable> failures = outcome.failures();
         StringBuilder summary = new StringBuilder("[broken backend " + breakage + "] " + outcome.passed() + " properties passed, "
                 + failures.size() + " failed:");
