@@ -135,7 +135,7 @@ final class Float32Layer implements MoeLayer {
         }
         int groups = options.groups();
         int size = t / groups;
-        int cap = size == 0 ? 0 : config.capacityPerExpert(size);
+        int cap = config.capacityPerExpert(size);
         int m = config.choicesPerToken();
         int[] selected = new int[t * m];
         int[] slot = new int[t * m];
