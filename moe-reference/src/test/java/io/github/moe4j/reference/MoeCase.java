@@ -220,6 +220,74 @@ record MoeCase(MoeConfig config, long weightSeed, double routerScale, boolean ti
         return new MoeCase(config, weightSeed, routerScale, tiedRouterColumns, tokens, groups, inputStyle, inputSeed, p, mode, seed, step);
     }
 
+    MoeCase withRouterScale(double scale) {
+        return new MoeCase(config, weightSeed, scale, tiedRouterColumns, tokens, groups, inputStyle, inputSeed, padding, mode, seed, step);
+    }
+
+    MoeCase withTokens(int t, int g, String p) {
+        return new MoeCase(config, weightSeed, routerScale, tiedRouterColumns, t, g, inputStyle, inputSeed, p, mode, seed, step);
+    }
+
+    /** Options with this case's mode, seed, step, G and mask, and the given noise (training) instead of drawing it. */
+    ForwardOptions optionsWithNoise(RouterNoise noise, int g, Tensor mask) {
+        return new ForwardOptions(mode, seed, step, g, mask, mode == Mode.TRAINING ? noise : null);
+    }
+
+    /**
+     * This case's layer on the given rows of its input (in that order), each row keeping its own
+     * noise and padding flag, split into g groups.
+     */
+    ReferenceForward forwardRows(int[] rows, int g) {
+        String p = paddingOf(rows);
+        Tensor mask = p == null ? null : withTokens(rows.length, 1, p).paddingMask();
+        return layer().forward(rows(input(), config.modelDim(), rows), rows.length, optionsWithNoise(rows(noise(), rows), g, mask));
+    }
+
+    /** The given rows of each [T, ...] component of some noise. */
+    static RouterNoise rows(RouterNoise n, int[] rows) {
+        return new RouterNoise(rows(n.jitter(), rows), rows(n.logitNoise(), rows), rows(n.secondExpertUniform(), rows));
+    }
+
+    /** The given rows of a [T, ...] tensor (null stays null). */
+    static Tensor rows(Tensor t, int[] rows) {
+        if (t == null) {
+            return null;
+        }
+        int[] shape = t.shape();
+        int width = 1;
+        for (int i = 1; i < shape.length; i++) {
+            width *= shape[i];
+        }
+        float[] all = t.toArray();
+        float[] out = new float[rows.length * width];
+        for (int i = 0; i < rows.length; i++) {
+            System.arraycopy(all, rows[i] * width, out, i * width, width);
+        }
+        shape[0] = rows.length;
+        return Tensor.of(out, shape);
+    }
+
+    /** The given rows of a [T, width] double matrix. */
+    static double[] rows(double[] m, int width, int[] rows) {
+        double[] out = new double[rows.length * width];
+        for (int i = 0; i < rows.length; i++) {
+            System.arraycopy(m, rows[i] * width, out, i * width, width);
+        }
+        return out;
+    }
+
+    /** The padding string of the given rows (null stays null). */
+    String paddingOf(int[] rows) {
+        if (padding == null) {
+            return null;
+        }
+        StringBuilder b = new StringBuilder();
+        for (int r : rows) {
+            b.append(padding.charAt(r));
+        }
+        return b.toString();
+    }
+
     MoeCase withoutTies() {
         return new MoeCase(config, weightSeed, routerScale, false, tokens, groups,
                 inputStyle == InputStyle.ZERO_ROWS ? InputStyle.GAUSSIAN : inputStyle, inputSeed, padding, mode, seed, step);
