@@ -460,6 +460,30 @@ class LayerProperties {
         Compare.close("L_load", load, whole.losses().load(), Compare.REORDERED, c);
     }
 
+    /**
+     * Running on the forward's own routing ({@code forwardWithRouting}, as the conformance suite does
+     * for a backend's routing) reproduces the forward: the same plan, gates, output and losses.
+     */
+    @Property(tries = 150)
+    void forwardWithItsOwnRoutingReproducesTheForward(@ForAll("anyCases") MoeCase c) {
+        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
+        ReferenceForward f = c.forward();
+        ReferenceForward again = c.layer().forwardWithRouting(c.input(), c.tokens(), f.routing(), c.options());
+        Compare.exactly("selection", f.plan().selected(), again.plan().selected(), c);
+        Compare.exactly("slots", f.plan().slot(), again.plan().slot(), c);
+        Compare.exactly("load", f.plan().load(), again.plan().load(), c);
+        Compare.exactly("kept", f.plan().kept(), again.plan().kept(), c);
+        Compare.exactly("capacity", f.plan().capacity(), again.plan().capacity(), c);
+        Compare.close("gates before capacity", f.plan().gateBeforeCapacity(), again.plan().gateBeforeCapacity(), Compare.REORDERED, c);
+        Compare.close("gates", f.plan().gate(), again.plan().gate(), Compare.REORDERED, c);
+        Compare.close("y", f.y(), again.y(), Compare.REORDERED, c);
+        assertEquals(f.losses().aux(), again.losses().aux(), Compare.REORDERED.bound(Math.abs(f.losses().aux())), "L_aux; " + c);
+        assertEquals(f.losses().z(), again.losses().z(), Compare.REORDERED.bound(Math.abs(f.losses().z())), "L_z; " + c);
+        assertEquals(f.losses().importance(), again.losses().importance(), Compare.REORDERED.bound(Math.abs(f.losses().importance())),
+                "L_importance; " + c);
+        assertEquals(f.losses().load(), again.losses().load(), Compare.REORDERED.bound(Math.abs(f.losses().load())), "L_load; " + c);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Edge cases
 
