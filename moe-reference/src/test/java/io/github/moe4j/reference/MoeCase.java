@@ -137,7 +137,9 @@ record MoeCase(MoeConfig config, long weightSeed, double routerScale, boolean ti
     /** x, [T, d]. */
     double[] input() {
         int d = config.modelDim();
-        UniformRandomProvider rng = RandomSource.XO_SHI_RO_256_PP.create(new long[] {inputSeed, 0x78L, 2, 3});
+        // a Long seed is expanded by SplitMix64; a raw low-entropy long[] state would make the first draws
+        // degenerate (x ≈ 1e-19 for small seeds)
+        UniformRandomProvider rng = RandomSource.XO_SHI_RO_256_PP.create(Long.valueOf(inputSeed));
         ZigguratSampler.NormalizedGaussian normal = ZigguratSampler.NormalizedGaussian.of(rng);
         double[] x = new double[tokens * d];
         for (int t = 0; t < tokens; t++) {
