@@ -60,7 +60,7 @@ class GatingProperties {
     @Property(tries = 300)
     void selectionIsTheKLargestKeysWithTiesToTheLowerIndex(@ForAll("topKCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 10);
-        ReferenceCases.collectShape(c);
+        ReferenceCases.collectShape(c, true);
         ReferenceForward f = c.forward();
         int k = c.k();
         int e = c.experts();

@@ -52,7 +52,7 @@ class LayerProperties {
     @Property(tries = 300)
     void outputIsTheGateWeightedSumOfKeptExperts(@ForAll("anyCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
-        ReferenceCases.collectShape(c);
+        ReferenceCases.collectShape(c, true);
         ReferenceForward f = c.forward();
         ReferenceWeights w = c.weights();
         double[] x = c.expertInput();

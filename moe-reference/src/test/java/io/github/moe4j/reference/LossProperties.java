@@ -67,7 +67,7 @@ class LossProperties {
     @Property(tries = 300)
     void lossesMatchTheirDefinitions(@ForAll("anyCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.allOf(CapacityKind.class), 10);
-        ReferenceCases.collectShape(c);
+        ReferenceCases.collectShape(c, true);
         ReferenceForward f = c.forward();
         ReferenceWeights w = c.weights();
         int e = c.experts();
@@ -174,7 +174,7 @@ class LossProperties {
     /** With uniform p (zero logits) L_aux/α = Σ_i f_i = 1 for TOP1 and TOPK_NORMALIZED and k for TOPK_COUNT, in every group with real tokens. */
     @Property(tries = 200)
     void auxLossIsOneOrKWhenProbabilitiesAreUniform(@ForAll("tokenChoiceCases") MoeCase c) {
-        ReferenceCases.collectShape(c);
+        ReferenceCases.collectShape(c, true);
         Statistics.label("f").collect(c.config().losses().auxNormalization());
         double perGroup = c.config().losses().auxNormalization() == AuxNormalization.TOPK_COUNT ? c.k() : 1;
         Compare.close("L_aux with uniform p", averageOverGroups(c, real -> perGroup), withZeroLogits(c).losses().aux(), Compare.REORDERED, c);
