@@ -57,7 +57,7 @@ class GatingProperties {
     }
 
     /** Each routed token selects k distinct experts with the k largest keys, best first, ties to the lower index; unrouted tokens select none. */
-    @Property(tries = 300)
+    @Property(tries = 500)
     void selectionIsTheKLargestKeysWithTiesToTheLowerIndex(@ForAll("topKCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 10);
         ReferenceCases.collectShape(c, true);
@@ -144,11 +144,8 @@ class GatingProperties {
         }
     }
 
-    /**
-     * After capacity, a dropped assignment's gate is exactly 0; a kept one keeps its gate before
-     * capacity, except that RENORMALIZE with AFTER_CAPACITY renormalises over the kept subset.
-     */
-    @Property(tries = 300)
+    /** After capacity a dropped gate is exactly 0 and a kept one keeps its gate, renormalised over the kept for RENORMALIZE with AFTER_CAPACITY. */
+    @Property(tries = 400)
     void gatesAfterCapacityFollowTheRenormalisationTiming(@ForAll("topKCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 10);
         boolean after = c.config().router() instanceof TokenChoiceRouterConfig tc && tc.gates() == GateNormalization.RENORMALIZE
@@ -207,10 +204,7 @@ class GatingProperties {
                 });
     }
 
-    /**
-     * GShard's RANDOM(θ) policy keeps rank 1 of token t iff \( u_t < g_{t,S_t[1]}/\theta \) in training,
-     * with u_t from moe-api's seeded noise, and always in inference; rank 0 is always kept (dropless).
-     */
+    /** GShard's RANDOM(θ) keeps rank 1 iff u_t < g_{t,S_t[1]}/θ in training (u_t from moe-api's noise) and always in inference; rank 0 always. */
     @Property(tries = 200)
     void randomSecondExpertPolicyKeepsRankOneIffUniformBelowGateOverTheta(@ForAll("randomPolicyCases") MoeCase c) {
         ReferenceForward f = c.forward();

@@ -45,11 +45,8 @@ class LayerProperties {
         return ReferenceCases.cases();
     }
 
-    /**
-     * y_t = Σ over t's kept assignments of gate × f_e(x_t), with f_e recomputed from its formula; a
-     * token with nothing kept (dropped, not routed or not taken) outputs exactly 0.
-     */
-    @Property(tries = 300)
+    /** y_t is the sum over t's kept assignments of gate · f_e(x_t), f_e recomputed, and exactly 0 for a token with nothing kept. */
+    @Property(tries = 500)
     void outputIsTheGateWeightedSumOfKeptExperts(@ForAll("anyCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
         ReferenceCases.collectShape(c, true);
@@ -156,13 +153,11 @@ class LayerProperties {
                 .as(Shifted::new);
     }
 
-    /**
-     * Adding c_t to every logit of token t (through an extra input feature equal to c_t whose router
-     * row is all ones and whose expert weights are zero) changes no selection or slot, no gate, no
-     * output and no balancing loss, and turns L_z into the mean of (lse_t + c_t)².
-     */
-    @Property(tries = 200)
+    /** Adding c_t to every logit of token t changes no routing, gate, output or balancing loss, and makes L_z the mean of (lse_t + c_t)². */
+    @Property(tries = 300)
     void logitShiftLeavesRoutingOutputAndBalanceUnchanged(@ForAll("shiftedCases") Shifted s) {
+        // The shift enters as an extra input feature equal to c_t whose router row is all ones and whose
+        // expert weights are zero, so it works for every router (noisy top-k has no router bias).
         MoeCase c = s.c();
         if (c.config().router() instanceof TokenChoiceRouterConfig tc && tc.jitter() > 0) {
             c = c.withMode(Mode.INFERENCE); // jitter is drawn per feature, and the extra feature would move it
@@ -297,13 +292,10 @@ class LayerProperties {
         return out;
     }
 
-    /**
-     * Relabelling the experts (router columns, noise columns and logit noise, biases and expert
-     * weights moved together) relabels the routing the same way and leaves the output, gates and
-     * losses unchanged, for inputs without tied logits.
-     */
-    @Property(tries = 200)
+    /** Relabelling the experts relabels the routing the same way and leaves gates, output and losses unchanged, for inputs without tied logits. */
+    @Property(tries = 300)
     void relabellingExpertsRelabelsRoutingAndKeepsOutputAndLosses(@ForAll("relabelledCases") Relabelled r) {
+        // Router columns, noise-router columns, the logit noise, biases and expert weights move together.
         MoeCase c = r.c();
         ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
         int[] perm = r.perm().stream().mapToInt(Integer::intValue).toArray();
@@ -374,13 +366,10 @@ class LayerProperties {
                 .flatMap(c -> Arbitraries.shuffle(IntStream.range(0, c.tokens()).boxed().toList()).map(p -> new Permuted(c, p)));
     }
 
-    /**
-     * Dropless: permuting the tokens (with their noise and padding flags) permutes the routing and
-     * the output rows bit for bit, each token being computed on its own; with one group the
-     * losses, sums over tokens, agree to rounding.
-     */
+    /** Dropless: permuting the tokens permutes the routing and output rows bit for bit and, with one group, keeps the losses. */
     @Property(tries = 200)
     void droplessOutputIsPermutationEquivariant(@ForAll("droplessPermutedCases") Permuted p) {
+        // Each token keeps its own noise and padding flag; every token is computed on its own.
         MoeCase c = p.c();
         ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(TOKEN_CHOICE, NOISY_TOP_K), EnumSet.of(CapacityKind.DROPLESS), 10);
         int[] order = p.order().stream().mapToInt(Integer::intValue).toArray();
@@ -436,12 +425,8 @@ class LayerProperties {
         return out;
     }
 
-    /**
-     * Routing G groups in one call equals routing each group as a call of its own (C from the group's
-     * size): the same selection, slots, gates and output bit for bit, and losses that are the mean of
-     * the per-group calls' losses.
-     */
-    @Property(tries = 200)
+    /** Routing G groups in one call equals G separate calls: the same routing, gates and output bit for bit, and the mean of their losses. */
+    @Property(tries = 300)
     void groupsAreRoutedLikeSeparateCalls(@ForAll("anyCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
         Statistics.label("groups").collect(c.groups() == 1 ? "G=1" : "G>1");
@@ -478,10 +463,7 @@ class LayerProperties {
         Compare.close("L_load", load, whole.losses().load(), Compare.REORDERED, c);
     }
 
-    /**
-     * Running on the forward's own routing ({@code forwardWithRouting}, as the conformance suite does
-     * for a backend's routing) reproduces the forward: the same plan, gates, output and losses.
-     */
+    /** forwardWithRouting on a forward's own routing reproduces its plan, gates, output and losses. */
     @Property(tries = 150)
     void forwardWithItsOwnRoutingReproducesTheForward(@ForAll("anyCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);

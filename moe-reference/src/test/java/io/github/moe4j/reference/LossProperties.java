@@ -57,15 +57,13 @@ class LossProperties {
         return sum / c.groups();
     }
 
-    /**
-     * Every loss equals its definition recomputed here: E·Σ f·P with f per its convention, mean lse²,
-     * cv² of Importance = Σ gates and of Load (a count where it is not the smooth estimator), per group
-     * over real tokens and averaged; the total is the weighted sum. In inference the logits and the
-     * selection are recomputed too; in training they are the reference's (jitter and noise are
-     * checked elsewhere).
-     */
-    @Property(tries = 300)
+    /** Every loss and the weighted total equal their definitions, recomputed per group over the real tokens and averaged over groups. */
+    @Property(tries = 400)
     void lossesMatchTheirDefinitions(@ForAll("anyCases") MoeCase c) {
+        // E·Σ f·P with f per its convention, mean lse², cv² of Importance = Σ gates and of Load (a count where
+        // it is not the smooth estimator, which NoisyTopKProperties checks). In inference the logits and the
+        // selection are recomputed here too; in training they are the reference's (jitter and noise are
+        // checked elsewhere).
         ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.allOf(CapacityKind.class), 10);
         ReferenceCases.collectShape(c, true);
         ReferenceForward f = c.forward();
@@ -200,12 +198,11 @@ class LossProperties {
         return Arbitraries.doubles().between(1, 100).ofScale(9).list().ofMinSize(1).ofMaxSize(8);
     }
 
-    /**
-     * cv²(c·v) = cv²(v) for c > 0, up to tensor2tensor's 1e-10 epsilons: cv²(c·v) = Var/(μ² + 1e-10/c²),
-     * so the relative change is at most 1e-10·|1 − 1/c²|/μ² (≤ 1e-8 here, μ ≥ 1, c ≥ 0.1), plus rounding.
-     */
+    /** cv²(c·v) = cv²(v) for c > 0, up to the 1e-10 epsilons of tensor2tensor's cv_squared. */
     @Property(tries = 300)
     void cvSquaredIsScaleInvariant(@ForAll("loads") List<Double> values, @ForAll @DoubleRange(min = 0.1, max = 1000) @Scale(9) double scale) {
+        // cv²(c·v) = Var/(μ² + 1e-10/c²), so the relative change is at most 1e-10·|1 − 1/c²|/μ²
+        // (≤ 1e-8 here: μ ≥ 1, c ≥ 0.1), plus rounding.
         double[] v = values.stream().mapToDouble(Double::doubleValue).toArray();
         double[] scaled = Arrays.stream(v).map(a -> a * scale).toArray();
         double want = CoefficientOfVariation.squared(v);
@@ -226,10 +223,7 @@ class LossProperties {
         assertTrue(cv >= 0 && cv <= 1e-18, "cv² of " + v.length + " copies of " + x + " is " + cv);
     }
 
-    /**
-     * cv² uses the population variance (tensor2tensor {@code cv_squared}): cv²([3, 3, 1, 1]) = 1/4
-     * (the unbiased variance would give 1/3); the epsilons move it by ~1e-11.
-     */
+    /** cv²([3, 3, 1, 1]) = 1/4, the population variance of tensor2tensor's cv_squared (unbiased would give 1/3). */
     @Example
     void cvSquaredUsesThePopulationVariance() {
         assertEquals(0.25, CoefficientOfVariation.squared(new double[] {3, 3, 1, 1}), 1e-9);

@@ -93,10 +93,7 @@ class ModeProperties {
                 });
     }
 
-    /**
-     * Training jitter multiplies the router's input by u ∈ [1 − ε, 1 + ε] from moe-api's seeded noise;
-     * the experts receive x itself (ROUTER_ONLY) or the jittered input (ROUTER_AND_EXPERTS).
-     */
+    /** Jitter multiplies the router input by u ∈ [1 − ε, 1 + ε]; the experts get x (ROUTER_ONLY) or the jittered x (ROUTER_AND_EXPERTS). */
     @Property(tries = 150)
     void jitterReachesTheExpertsOnlyWhenAsked(@ForAll("jitteredCases") MoeCase c) {
         TokenChoiceRouterConfig tc = (TokenChoiceRouterConfig) c.config().router();

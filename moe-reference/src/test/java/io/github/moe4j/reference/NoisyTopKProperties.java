@@ -37,10 +37,7 @@ class NoisyTopKProperties {
         }));
     }
 
-    /**
-     * In training with learned noise, σ = softplus(x W_noise) + ε₀ and H = z + ε ⊙ σ with ε from moe-api's
-     * seeded noise; otherwise H = z and there is no σ.
-     */
+    /** With learned noise in training H = z + ε ⊙ (softplus(x W_noise) + ε₀), ε from moe-api's noise; otherwise H = z. */
     @Property(tries = 200)
     void noisyLogitsAreCleanLogitsPlusScaledNoise(@ForAll("noisyCases") MoeCase c) {
         NoisyTopKRouterConfig n = (NoisyTopKRouterConfig) c.config().router();
@@ -69,13 +66,10 @@ class NoisyTopKProperties {
         Compare.close("H", h, f.router().keys(), Compare.REORDERED, c);
     }
 
-    /**
-     * Load_i = Σ_t Φ((clean_{t,i} − thr_{t,i})/σ_{t,i}) over each group's real tokens, thr the (k+1)-th
-     * largest H of the token if i is in its top k, else the k-th; Importance_i = Σ_t G_{t,i}; the
-     * losses are their cv², averaged over groups.
-     */
+    /** Per group Load_i = Σ_t Φ((clean_{t,i} − thr_{t,i})/σ_{t,i}) and Importance_i = Σ_t G_{t,i}, and the losses are their cv² averaged over groups. */
     @Property(tries = 200)
     void smoothLoadIsTheSumOfNormalCdfsAtTheThreshold(@ForAll("smoothLoadCases") MoeCase c) {
+        // thr_{t,i} is the (k+1)-th largest H_t if i is in the top k of H_t, else the k-th.
         ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(NOISY_TOP_K), EnumSet.allOf(CapacityKind.class), 10);
         ReferenceForward f = c.forward();
         int e = c.experts();
@@ -114,10 +108,7 @@ class NoisyTopKProperties {
         Compare.close("L_importance", importanceLoss, f.losses().importance(), Compare.REORDERED, c);
     }
 
-    /**
-     * Without noise (inference, or no noise weight) noisy top-k routes exactly like token-choice top-k
-     * with RENORMALIZE gates before capacity, and gives the same output and z-loss.
-     */
+    /** Without noise, noisy top-k routes, gates and outputs like token-choice top-k with RENORMALIZE gates before capacity. */
     @Property(tries = 200)
     void noisyTopKWithoutNoiseEqualsRenormalizedTopK(@ForAll("noisyCases") MoeCase noisyCase) {
         NoisyTopKRouterConfig n = (NoisyTopKRouterConfig) noisyCase.config().router();

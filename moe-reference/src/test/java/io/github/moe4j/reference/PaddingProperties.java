@@ -39,10 +39,7 @@ class PaddingProperties {
         return ReferenceCases.paddedCases().map(c -> c.withConfig(c.config().toBuilder().padding(PaddingPolicy.ROUTED).build()));
     }
 
-    /**
-     * ROUTED: the mask changes no routing and no output, and the losses equal those of a call with
-     * only the real tokens (which see the same noise).
-     */
+    /** ROUTED: the mask changes no routing or output, and the losses are those of a call with only the real tokens. */
     @Property(tries = 200)
     void routedPaddingChangesOnlyTheLosses(@ForAll("routedPaddingCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.allOf(CapacityKind.class), 10);
@@ -77,11 +74,7 @@ class PaddingProperties {
                 });
     }
 
-    /**
-     * NOT_ROUTED: padding tokens choose no expert, have no slot and output exactly 0; the real tokens
-     * are routed, kept and computed exactly as in a call with only the real tokens, so padding took
-     * no capacity; the losses are those of that call.
-     */
+    /** NOT_ROUTED: padding chooses nothing and outputs exactly 0, and the real tokens route and compute as in a call without the padding. */
     @Property(tries = 200)
     void unroutedPaddingOutputsZeroAndTakesNoCapacity(@ForAll("unroutedPaddingCases") MoeCase c) {
         ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.of(CapacityKind.FIXED), 10);

@@ -165,10 +165,7 @@ class WorkedExampleTest {
         assertEquals(List.of("0,0->0,0", "0,1->1,0", "2,0->2,0", "3,1->3,0"), kept(plan(Capacity.fixed(1), Priority.TOKEN_MAJOR)));
     }
 
-    /**
-     * C = 1, BATCH_PRIORITIZED keeps (1,0)→(1,0) (2,0)→(2,0) (3,0)→(0,0) (3,1)→(3,0): token 3 has the
-     * largest top-1 probability, so it takes expert 0 before token 0, which is fully dropped.
-     */
+    /** C = 1, BATCH_PRIORITIZED keeps (1,0)→(1,0) (2,0)→(2,0) (3,0)→(0,0) (3,1)→(3,0), so token 0 is fully dropped. */
     @Test
     void batchPrioritizedWithCapacityOneDropsTokenZero() {
         assertEquals(List.of("1,0->1,0", "2,0->2,0", "3,0->0,0", "3,1->3,0"), kept(plan(Capacity.fixed(1), Priority.BATCH_PRIORITIZED)));
@@ -238,12 +235,11 @@ class WorkedExampleTest {
         assertClose(NOISY_GATES, Softmax.overSubset(h, 0, new int[] {0, 1}), "gates of e0, e1");
     }
 
-    /**
-     * Noisy top-k through the layer: W_noise = −1000 makes softplus(x W_noise) = log1p(e^{−1000}) = 0
-     * exactly, so σ = noiseEpsilon = 0.5; ε is supplied (rounded to float, which moves H by < 1e-8).
-     */
+    /** Noisy top-k through the layer gives the example's H, P(x, ·) and gates. */
     @Test
     void noisyTopKLayerMatchesTheExample() {
+        // W_noise = −1000 makes softplus(x W_noise) = log1p(e^−1000) = 0 exactly, so σ = noiseEpsilon = 0.5;
+        // ε is supplied, rounded to float, which moves H by < 1e-8.
         MoeConfig config = MoeConfig.builder().modelDim(E).hiddenDim(1).experts(E)
                 .router(new NoisyTopKRouterConfig(2, NoisyTopKRouterConfig.Noise.LEARNED, 0.5)).build();
         double[] noiseRouter = new double[E * E];
