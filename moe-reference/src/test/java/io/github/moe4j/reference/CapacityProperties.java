@@ -100,10 +100,6 @@ class CapacityProperties {
     /** C per expert and group is min(T/G, max(min, round(cf·b·(T/G)/E))) for a factor, min(T/G, C) when fixed, and unlimited when dropless. */
     @Property(tries = 300)
     void capacityFollowsTheFormula(@ForAll("anyCases") MoeCase c) {
-        // SUSPECTED REFERENCE BUG (reported, not fixed here): for T = 0 the reference reports C = 0 even when
-        // dropless (ReferenceLayer.assignTokenChoice: groupSize == 0 ? 0 : ...), whereas Routing.UNLIMITED is
-        // "the capacity reported when nothing can be dropped" and MoeConfig.capacityPerExpert(0) gives
-        // UNLIMITED. Minimal case: E = 1, k = 1, dropless, T = 0.
         ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), ALL_CAPACITIES, 10);
         ReferenceCases.collectShape(c, true);
         Compare.exactly("capacity per expert and group", expectedCapacity(c), c.forward().plan().capacity(), c);
