@@ -217,7 +217,9 @@ final class MoeLayerKernel extends Kernel {
 
     @Override
     public void run() {
-        // one plain if per phase: Aparapi 3.0.0 cannot fold an else-if chain with nested ifs
+        // one plain if per phase: Aparapi 3.0.0 cannot fold an else-if chain with nested ifs.
+        // No integer division may see a zero divisor: on a CPU device (PoCL) it raises SIGFPE and
+        // kills the JVM, so the GEMM phases (which divide by the row-tile count) need a row.
         int phase = passPhase[phaseBase + getPassId()];
         int gid = getGlobalId();
         if (phase == ROUTER && gid < tokens * experts) {
@@ -241,16 +243,16 @@ final class MoeLayerKernel extends Kernel {
         if (phase == DISPATCH && gid < tokens) {
             gatesAndDispatch(gid);
         }
-        if (phase == EXPERT_IN && gemmTiled == 1) {
+        if (phase == EXPERT_IN && gemmTiled == 1 && maxRowsPerExpert > 0) {
             expertInTiled();
         }
-        if (phase == EXPERT_IN && gemmTiled == 0) {
+        if (phase == EXPERT_IN && gemmTiled == 0 && maxRowsPerExpert > 0) {
             expertInNaive(gid);
         }
-        if (phase == EXPERT_OUT && gemmTiled == 1) {
+        if (phase == EXPERT_OUT && gemmTiled == 1 && maxRowsPerExpert > 0) {
             expertOutTiled();
         }
-        if (phase == EXPERT_OUT && gemmTiled == 0) {
+        if (phase == EXPERT_OUT && gemmTiled == 0 && maxRowsPerExpert > 0) {
             expertOutNaive(gid);
         }
         if (phase == COMBINE && gid < tokens * modelDim) {
