@@ -11,16 +11,22 @@ import io.github.moe4j.api.MoeBackendProvider;
  * (a few seconds on PoCL); it never throws, and a missing library, platform or device, or a kernel
  * that does not compile, makes the backend unavailable with the reason.
  *
- * <p>Priority: {@value #GPU_PRIORITY} on a GPU or accelerator, {@value #CPU_PRIORITY} on a CPU
- * device such as PoCL (below a native CPU backend, above the reference).
+ * <p>Priority: {@value #PRIORITY}, below the reference, for now. The backend runs the forward pass
+ * of token-choice routing only (see {@link OpenClBackend#supports}) and has not passed the
+ * conformance suite, so {@link io.github.moe4j.api.MoeBackends#best()} must not pick it over the
+ * reference; open it by name ({@code MoeBackends.open("opencl")}). Once it is complete and certified
+ * it takes {@value #GPU_PRIORITY} on a GPU and {@value #CPU_PRIORITY} on a CPU device such as PoCL
+ * (moe4j issue 5). A constant also keeps sorting the providers from probing the device.
  */
 public final class OpenClBackendProvider implements MoeBackendProvider {
     /** The backend's name. */
     public static final String NAME = "opencl";
-    /** Priority on a GPU or accelerator. */
+    /** Priority on a GPU or accelerator, once certified. */
     public static final int GPU_PRIORITY = 300;
-    /** Priority on a CPU OpenCL device. */
+    /** Priority on a CPU OpenCL device, once certified. */
     public static final int CPU_PRIORITY = 100;
+    /** Priority while the backend is incomplete and uncertified: below the reference's 0. */
+    public static final int PRIORITY = -100;
 
     /** For {@link java.util.ServiceLoader}. */
     public OpenClBackendProvider() {}
@@ -32,8 +38,7 @@ public final class OpenClBackendProvider implements MoeBackendProvider {
 
     @Override
     public int priority() {
-        OpenClDeviceProbe.Result r = OpenClDeviceProbe.get();
-        return r.failure() == null && r.gpu() ? GPU_PRIORITY : CPU_PRIORITY;
+        return PRIORITY;
     }
 
     @Override
