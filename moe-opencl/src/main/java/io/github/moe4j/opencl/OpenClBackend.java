@@ -58,7 +58,7 @@ public final class OpenClBackend implements MoeBackend {
                     + " routing is not implemented on the OpenCL backend yet (token-choice top-k is; moe4j issue 5)."
                     + " Hint: use the reference backend for this router");
         }
-        return Support.YES;
+        return Support.forwardOnly(OpenClLayer.NO_BACKWARD);
     }
 
     @Override

@@ -328,11 +328,14 @@ final class OpenClLayer implements MoeLayer {
      *
      * @throws UnsupportedOperationException always, with a hint
      */
+    /** Why backward is unsupported, as {@link OpenClBackend#supports} reports it and backward throws it. */
+    static final String NO_BACKWARD = "backward is not implemented on the OpenCL backend yet (moe4j issue 5); "
+            + "Hint: train with the reference backend (MoeBackends.open(\"reference\")) and run inference here";
+
     @Override
     public MoeGradients backward(MoeForward forward, Tensor dOutput, Set<Freeze> frozen) {
         requireOpen();
-        throw new UnsupportedOperationException("backward is not implemented on the OpenCL backend yet (moe4j issue 5); "
-                + "Hint: train with the reference backend (MoeBackends.open(\"reference\")) and run inference here");
+        throw new UnsupportedOperationException(NO_BACKWARD);
     }
 
     @Override

@@ -66,6 +66,7 @@ class OpenClBackendProviderTest {
             assertEquals(s.reason(), e.getMessage());
         }
         assertTrue(b.supports(small()).supported());
+        assertFalse(b.supports(small()).backward(), "backward is not written yet, so supports() must say so");
     }
 
     /** Closing a layer or a backend twice is harmless; a closed layer refuses work; closing the backend closes its layers. */
