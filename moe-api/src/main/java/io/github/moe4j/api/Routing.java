@@ -12,9 +12,11 @@ import java.util.Arrays;
  * (padding under {@link PaddingPolicy#NOT_ROUTED}) has expert {@code -1} everywhere.
  *
  * <p>Slots: the position of a kept assignment in its expert's capacity buffer of its group; -1
- * when the assignment was dropped (capacity, or GShard's random second-expert policy). With
- * dropless capacity every assignment is kept and its slot is its position among the expert's
- * assignments of the group in priority order. The gate of a dropped assignment is 0.
+ * when the assignment was dropped (capacity, or GShard's random second-expert policy). The slot is
+ * the assignment's position among the expert's kept assignments of the group in {@link Priority}
+ * order, except for {@link Priority#GATE_VALUE}, which numbers the kept assignments in token order
+ * (DeepSpeed's {@code cumsum} over the kept mask). With dropless capacity every assignment is kept.
+ * The gate of a dropped assignment is 0.
  *
  * <p>Immutable: arrays are copied in and out.
  */

@@ -380,7 +380,7 @@ public final class ReferenceLayer implements MoeLayer {
         int e = config.experts();
         int k = config.topK();
         int groupSize = tokens / groups;
-        int capacity = groupSize == 0 ? 0 : config.capacityPerExpert(groupSize);
+        int capacity = config.capacityPerExpert(groupSize);
         double[] before = new double[tokens * k];
         for (int t = 0; t < tokens; t++) {
             if (selected[t * k] >= 0) {
@@ -429,7 +429,7 @@ public final class ReferenceLayer implements MoeLayer {
         int tokens = r.realTokens().length;
         int e = config.experts();
         int groupSize = tokens / groups;
-        int capacity = groupSize == 0 ? 0 : config.capacityPerExpert(groupSize);
+        int capacity = config.capacityPerExpert(groupSize);
         int[] selected = new int[tokens * e];
         int[] slot = new int[tokens * e];
         java.util.Arrays.fill(selected, -1);

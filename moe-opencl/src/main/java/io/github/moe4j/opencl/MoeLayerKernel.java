@@ -1,0 +1,823 @@
+package io.github.moe4j.opencl;
+
+import com.aparapi.Kernel;
+
+/**
+ * The whole token-choice forward pass of one MoE layer as one Aparapi kernel: every stage is a
+ * phase of {@link #run()}, and {@link OpenClLayer} runs the phases as the passes of one
+ * {@code execute(range, passes)} call, so intermediate results stay on the device between stages
+ * and no host round trip (and no GC move of a Java array, research java-gpu.md §2.1) can come
+ * between them. One kernel object per layer: Aparapi gives every {@code Kernel} its own OpenCL
+ * context, so the phases must share one object to share buffers.
+ *
+ * <p>Phases, each mirroring a stage of {@code io.github.moe4j.reference.ReferenceLayer} (float32
+ * here, double there):
+ * <table>
+ * <caption>Phases and the reference methods they mirror</caption>
+ * <tr><th>phase</th><th>work-items</th><th>mirrors</th></tr>
+ * <tr><td>{@link #ROUTER}</td><td>T·E</td><td>{@code ReferenceLayer#router}: \( z = \tilde{x} W_r + b_r \), \( \tilde{x} = x \odot u \)</td></tr>
+ * <tr><td>{@link #SELECT}</td><td>T</td><td>{@code Softmax#rows}, {@code TopK#ofRow}, {@code TokenChoiceRouter#gatesBeforeCapacity},
+ *     {@code TokenChoiceRouter#keepsSecondExpert}</td></tr>
+ * <tr><td>{@link #POSITION}</td><td>T·k</td><td>{@code CapacityAssigner#assign}: position of each assignment in its expert's priority order</td></tr>
+ * <tr><td>{@link #RENUMBER}</td><td>T·k</td><td>{@code CapacityAssigner#renumberInTokenOrder} ({@code GATE_VALUE} only)</td></tr>
+ * <tr><td>{@link #COUNT}</td><td>G·E</td><td>{@code Routing#load}, {@code Routing#kept} per group</td></tr>
+ * <tr><td>{@link #OFFSETS}</td><td>1</td><td>{@code ReferenceLayer#dispatch}: where each expert's rows start, in (group, slot) order</td></tr>
+ * <tr><td>{@link #DISPATCH}</td><td>T</td><td>{@code TokenChoiceRouter#gatesAfterCapacity} and {@code ReferenceLayer#dispatch} (index dispatch: row → token)</td></tr>
+ * <tr><td>{@link #EXPERT_IN}</td><td>GEMM tiles</td><td>{@code ExpertNetwork#forward}, first half: \( \phi(x W_{in} + b_{in}) \odot x W_{gate} \)</td></tr>
+ * <tr><td>{@link #EXPERT_OUT}</td><td>GEMM tiles</td><td>{@code ExpertNetwork#forward}, second half: \( \mathit{hidden}\, W_{out} + b_{out} \)</td></tr>
+ * <tr><td>{@link #COMBINE}</td><td>T·d</td><td>{@code ReferenceLayer#combine}: gather in rank order, no atomics</td></tr>
+ * <tr><td>{@link #LOSS_GROUP}</td><td>G·E</td><td>{@code LoadBalancingLoss#dispatchFraction}, {@code #meanProbability}, {@code RouterZLoss#value}</td></tr>
+ * <tr><td>{@link #LOSS_TOTAL}</td><td>1</td><td>{@code ReferenceLayer#losses}: averages over groups</td></tr>
+ * </table>
+ *
+ * <p>Versions of the expert GEMMs ({@link #gemmTiled}): 0 is the naive port (one work-item per
+ * output element, the reference's loop), the debugging baseline the tests check the tiled one
+ * against; 1 (default) is tiled, {@value #TILE}×{@value #TILE} tiles staged in local memory. Both
+ * sum over the inner dimension in increasing index order.
+ *
+ * <p>Kernel-language rules it keeps (research java-gpu.md §2.2): no {@code switch}, {@code break},
+ * {@code continue}, {@code new} or double literal in {@link #run()}; math only through
+ * {@link Kernel}'s float methods; integer codes instead of enums; the global range is one
+ * dimension with local size {@value #LOCAL_SIZE}, shared by every pass, and each phase guards its
+ * own work-item count. Layout: all arrays row-major; T = tokens, d = model dim, h = hidden dim,
+ * E = experts, k = experts per token, G = groups, R = T·k rows of the dispatch buffers.
+ */
+final class MoeLayerKernel extends Kernel {
+    /** Edge of a GEMM tile. */
+    static final int TILE = 16;
+    /** Work-group size of every launch: one GEMM tile. */
+    static final int LOCAL_SIZE = TILE * TILE;
+
+    // phases
+    static final int ROUTER = 0;
+    static final int SELECT = 1;
+    static final int POSITION = 2;
+    static final int RENUMBER = 3;
+    static final int COUNT = 4;
+    static final int OFFSETS = 5;
+    static final int DISPATCH = 6;
+    static final int EXPERT_IN = 7;
+    static final int EXPERT_OUT = 8;
+    static final int COMBINE = 9;
+    static final int LOSS_GROUP = 10;
+    static final int LOSS_TOTAL = 11;
+
+    // activation codes (the gated kinds use their base nonlinearity and set gated = 1)
+    static final int ACT_RELU = 0;
+    static final int ACT_GELU = 1;
+    static final int ACT_GELU_TANH = 2;
+    static final int ACT_SILU = 3;
+
+    // gate modes
+    static final int GATES_NONE = 0;
+    static final int GATES_RENORMALIZE_BEFORE = 1;
+    static final int GATES_RENORMALIZE_AFTER = 2;
+
+    // priorities
+    static final int PRIORITY_RANK_MAJOR = 0;
+    static final int PRIORITY_TOKEN_MAJOR = 1;
+    static final int PRIORITY_BATCH_PRIORITIZED = 2;
+    static final int PRIORITY_GATE_VALUE = 3;
+
+    // aux normalisations
+    static final int AUX_TOP1 = 0;
+    static final int AUX_TOPK_NORMALIZED = 1;
+    static final int AUX_TOPK_COUNT = 2;
+
+    // ---- sizes and options (scalars travel as kernel arguments on every launch)
+    int tokens;
+    int modelDim;
+    int hiddenDim;
+    int experts;
+    int topK;
+    int groups;
+    int groupSize;
+    /** C per expert and group, at most the group size (dropless: the group size). */
+    int capacity;
+    /** Upper bound on one expert's kept rows: capacity · G. */
+    int maxRowsPerExpert;
+    int activation;
+    int gated;
+    int gateMode;
+    int priority;
+    int auxNormalization;
+    int hasRouterBias;
+    int hasExpertBias;
+    int hasJitter;
+    int jitterFeedsExperts;
+    int paddingNotRouted;
+    int secondExpertRandom;
+    float secondExpertThreshold;
+    /** 1 for the tiled expert GEMMs, 0 for the naive ones. */
+    int gemmTiled = 1;
+    /** The phase of pass p is {@code passPhase[phaseBase + p]}. */
+    int phaseBase;
+
+    // ---- inputs
+    int[] passPhase = new int[1];
+    /** [T, d] input. */
+    float[] x = new float[1];
+    /** [T, d] jitter multipliers u (when hasJitter). */
+    float[] jitter = new float[1];
+    /** [T] 1 for a real token, 0 for padding. */
+    float[] mask = new float[1];
+    /** [T] uniforms of GShard's random second-expert policy (when secondExpertRandom). */
+    float[] uniforms = new float[1];
+
+    // ---- weights (uploaded once per layer)
+    /** [d, E]. */
+    float[] wRouter = new float[1];
+    /** [E]. */
+    float[] bRouter = new float[1];
+    /** [E, d, h]. */
+    float[] wIn = new float[1];
+    /** [E, d, h] (gated kinds). */
+    float[] wGate = new float[1];
+    /** [E, h, d]. */
+    float[] wOut = new float[1];
+    /** [E, h]. */
+    float[] bIn = new float[1];
+    /** [E, d]. */
+    float[] bOut = new float[1];
+
+    // ---- routing
+    /** [T, E] logits z. */
+    float[] logits = new float[1];
+    /** [T, E] p = softmax(z). */
+    float[] probs = new float[1];
+    /** [T] lse(z_t). */
+    float[] lse = new float[1];
+    /** [T, k] selected experts, best first; -1 for a token that is not routed. */
+    int[] selected = new int[1];
+    /** [T, k] gates before capacity. */
+    float[] gateBefore = new float[1];
+    /** [T, k] the value {@code GATE_VALUE} ranks by. */
+    float[] priorityGate = new float[1];
+    /** [T, k] 1 where GShard's random policy dropped the choice. */
+    int[] policyDropped = new int[1];
+    /** [T, k] position of the assignment in its expert's priority order, -1 if it asks for no slot. */
+    int[] position = new int[1];
+    /** [T, k] capacity slot, -1 if dropped. */
+    int[] slot = new int[1];
+    /** [T, k] combine weights. */
+    float[] gate = new float[1];
+    /** [G, E] assignments chosen, before capacity. */
+    int[] loadPerGroup = new int[1];
+    /** [G, E] assignments kept. */
+    int[] keptPerGroup = new int[1];
+    /** [E, G] first dispatch row of expert e's kept assignments of group g. */
+    int[] rowBase = new int[1];
+    /** [E] first dispatch row of expert e. */
+    int[] expertRowStart = new int[1];
+    /** [E] kept rows of expert e. */
+    int[] expertRows = new int[1];
+    /** [T, k] dispatch row of each kept assignment, -1 if dropped. */
+    int[] rowOf = new int[1];
+    /** [R] the token each dispatch row holds. */
+    int[] tokenOfRow = new int[1];
+
+    // ---- experts
+    /** [R, h] \( a = x W_{in} + b_{in} \). */
+    float[] preActivation = new float[1];
+    /** [R, h] \( x W_{gate} \) (gated kinds). */
+    float[] gateLinear = new float[1];
+    /** [R, h] \( \phi(a) \) or \( \phi(a) \odot x W_{gate} \). */
+    float[] hidden = new float[1];
+    /** [R, d] \( f_e(x) \) of each row. */
+    float[] expertOut = new float[1];
+    /** [T, d] the layer's output. */
+    float[] y = new float[1];
+
+    // ---- losses
+    /** [G, E] \( f_i P_i \) of each group. */
+    float[] auxTerms = new float[1];
+    /** [G] mean lse² over each group's real tokens. */
+    float[] zPerGroup = new float[1];
+    /** [2] aux (= E Σ f P, averaged over groups) and z, unweighted. */
+    float[] lossOut = new float[2];
+
+    @Local
+    float[] tileA = new float[LOCAL_SIZE];
+    @Local
+    float[] tileB = new float[LOCAL_SIZE];
+    @Local
+    float[] tileC = new float[LOCAL_SIZE];
+
+    /** Every global float array, for a full read-back (not used by {@link #run()}). */
+    float[][] floatBuffers() {
+        return new float[][] {x, jitter, mask, uniforms, logits, probs, lse, gateBefore, priorityGate, gate, preActivation,
+            gateLinear, hidden, expertOut, y, auxTerms, zPerGroup, lossOut};
+    }
+
+    /** Every global int array that the kernel writes, for a full read-back (not used by {@link #run()}). */
+    int[][] intBuffers() {
+        return new int[][] {selected, policyDropped, position, slot, loadPerGroup, keptPerGroup, rowBase, expertRowStart,
+            expertRows, rowOf, tokenOfRow};
+    }
+
+    @Override
+    public void run() {
+        // one plain if per phase: Aparapi 3.0.0 cannot fold an else-if chain with nested ifs.
+        // No integer division may see a zero divisor: on a CPU device (PoCL) it raises SIGFPE and
+        // kills the JVM, so the GEMM phases (which divide by the row-tile count) need a row.
+        int phase = passPhase[phaseBase + getPassId()];
+        int gid = getGlobalId();
+        if (phase == ROUTER && gid < tokens * experts) {
+            routerLogit(gid);
+        }
+        if (phase == SELECT && gid < tokens) {
+            selectExperts(gid);
+        }
+        if (phase == POSITION && gid < tokens * topK) {
+            priorityPosition(gid);
+        }
+        if (phase == RENUMBER && gid < tokens * topK) {
+            renumberGateValue(gid);
+        }
+        if (phase == COUNT && gid < groups * experts) {
+            countAssignments(gid);
+        }
+        if (phase == OFFSETS && gid == 0) {
+            rowOffsets();
+        }
+        if (phase == DISPATCH && gid < tokens) {
+            gatesAndDispatch(gid);
+        }
+        if (phase == EXPERT_IN && gemmTiled == 1 && maxRowsPerExpert > 0) {
+            expertInTiled();
+        }
+        if (phase == EXPERT_IN && gemmTiled == 0 && maxRowsPerExpert > 0) {
+            expertInNaive(gid);
+        }
+        if (phase == EXPERT_OUT && gemmTiled == 1 && maxRowsPerExpert > 0) {
+            expertOutTiled();
+        }
+        if (phase == EXPERT_OUT && gemmTiled == 0 && maxRowsPerExpert > 0) {
+            expertOutNaive(gid);
+        }
+        if (phase == COMBINE && gid < tokens * modelDim) {
+            combine(gid);
+        }
+        if (phase == LOSS_GROUP && gid < groups * experts) {
+            lossTerms(gid);
+        }
+        if (phase == LOSS_TOTAL && gid == 0) {
+            lossTotal();
+        }
+    }
+
+    /** \( z_{t,e} = b_e + \sum_j \tilde{x}_{t,j} W_{j,e} \), j increasing. */
+    private void routerLogit(int i) {
+        int t = i / experts;
+        int e = i % experts;
+        float s = 0f;
+        if (hasRouterBias == 1) {
+            s = bRouter[e];
+        }
+        for (int j = 0; j < modelDim; j++) {
+            float v = x[t * modelDim + j];
+            if (hasJitter == 1) {
+                v = v * jitter[t * modelDim + j];
+            }
+            s += v * wRouter[j * experts + e];
+        }
+        logits[i] = s;
+    }
+
+    /** Softmax, lse, top-k (value descending, index ascending), gates before capacity, the random second-expert policy. */
+    private void selectExperts(int t) {
+        int row = t * experts;
+        float m = logits[row];
+        for (int e = 1; e < experts; e++) {
+            m = max(m, logits[row + e]);
+        }
+        float sum = 0f;
+        for (int e = 0; e < experts; e++) {
+            sum += exp(logits[row + e] - m);
+        }
+        float l = m + log(sum);
+        lse[t] = l;
+        for (int e = 0; e < experts; e++) {
+            probs[row + e] = exp(logits[row + e] - l);
+        }
+        int routed = 1;
+        if (paddingNotRouted == 1 && mask[t] != 1f) {
+            routed = 0;
+        }
+        for (int r = 0; r < topK; r++) {
+            int best = -1;
+            if (routed == 1) {
+                for (int e = 0; e < experts; e++) {
+                    int taken = 0;
+                    for (int q = 0; q < r; q++) {
+                        if (selected[t * topK + q] == e) {
+                            taken = 1;
+                        }
+                    }
+                    if (taken == 0) {
+                        if (best < 0) {
+                            best = e;
+                        } else if (logits[row + e] > logits[row + best]) {
+                            best = e;
+                        }
+                    }
+                }
+            }
+            selected[t * topK + r] = best;
+            policyDropped[t * topK + r] = 0;
+        }
+        if (routed == 1) {
+            float mS = logits[row + selected[t * topK]];
+            float sumS = 0f;
+            for (int r = 0; r < topK; r++) {
+                sumS += exp(logits[row + selected[t * topK + r]] - mS);
+            }
+            for (int r = 0; r < topK; r++) {
+                int e = selected[t * topK + r];
+                float g = probs[row + e];
+                if (gateMode != GATES_NONE) {
+                    g = exp(logits[row + e] - mS) / sumS;
+                }
+                gateBefore[t * topK + r] = g;
+                float pg = g;
+                if (gateMode == GATES_RENORMALIZE_AFTER) {
+                    pg = probs[row + e];
+                }
+                priorityGate[t * topK + r] = pg;
+            }
+            if (secondExpertRandom == 1) {
+                // keep rank 1 iff u_t < g_{t,S[1]} / θ
+                int drop = 1;
+                if (uniforms[t] < gateBefore[t * topK + 1] / secondExpertThreshold) {
+                    drop = 0;
+                }
+                policyDropped[t * topK + 1] = drop;
+            }
+        } else {
+            for (int r = 0; r < topK; r++) {
+                gateBefore[t * topK + r] = 0f;
+                priorityGate[t * topK + r] = 0f;
+            }
+        }
+    }
+
+    /** Whether assignment b comes before assignment a in the priority order (both to the same expert). */
+    private int comesBefore(int b, int a) {
+        int tb = b / topK;
+        int rb = b % topK;
+        int ta = a / topK;
+        int ra = a % topK;
+        // (token, rank) order breaks every remaining tie; b != a, and an expert appears once per token
+        int byTokenRank = 0;
+        if (tb < ta) {
+            byTokenRank = 1;
+        } else if (tb == ta && rb < ra) {
+            byTokenRank = 1;
+        }
+        int before = 0;
+        if (priority == PRIORITY_RANK_MAJOR) {
+            if (rb < ra) {
+                before = 1;
+            } else if (rb == ra && tb < ta) {
+                before = 1;
+            }
+        } else if (priority == PRIORITY_TOKEN_MAJOR) {
+            before = byTokenRank;
+        } else if (priority == PRIORITY_BATCH_PRIORITIZED) {
+            float pb = probs[tb * experts + selected[tb * topK]];
+            float pa = probs[ta * experts + selected[ta * topK]];
+            if (rb < ra) {
+                before = 1;
+            } else if (rb == ra) {
+                if (pb > pa) {
+                    before = 1;
+                } else if (pb == pa && tb < ta) {
+                    before = 1;
+                }
+            }
+        } else {
+            float gb = priorityGate[b];
+            float ga = priorityGate[a];
+            if (gb > ga) {
+                before = 1;
+            } else if (gb == ga) {
+                before = byTokenRank;
+            }
+        }
+        return before;
+    }
+
+    /** The position of assignment a among its expert's assignments of its group, in priority order; its slot unless GATE_VALUE. */
+    private void priorityPosition(int a) {
+        int pos = -1;
+        if (selected[a] >= 0 && policyDropped[a] == 0) {
+            int e = selected[a];
+            int first = (a / topK / groupSize) * groupSize * topK;
+            int last = first + groupSize * topK;
+            pos = 0;
+            for (int b = first; b < last; b++) {
+                if (b != a && selected[b] == e && policyDropped[b] == 0) {
+                    pos += comesBefore(b, a);
+                }
+            }
+        }
+        position[a] = pos;
+        if (priority != PRIORITY_GATE_VALUE) {
+            int s = -1;
+            if (pos >= 0 && pos < capacity) {
+                s = pos;
+            }
+            slot[a] = s;
+        }
+    }
+
+    /** GATE_VALUE: the C best gates are kept; their slots are numbered in (token, rank) order. */
+    private void renumberGateValue(int a) {
+        if (priority == PRIORITY_GATE_VALUE) {
+            int s = -1;
+            int pos = position[a];
+            if (pos >= 0 && pos < capacity) {
+                int e = selected[a];
+                int first = (a / topK / groupSize) * groupSize * topK;
+                s = 0;
+                for (int b = first; b < a; b++) {
+                    if (selected[b] == e && position[b] >= 0 && position[b] < capacity) {
+                        s++;
+                    }
+                }
+            }
+            slot[a] = s;
+        }
+    }
+
+    /** Per (group, expert): assignments chosen (before capacity, including policy drops) and kept. */
+    private void countAssignments(int i) {
+        int g = i / experts;
+        int e = i % experts;
+        int load = 0;
+        int kept = 0;
+        for (int a = g * groupSize * topK; a < (g + 1) * groupSize * topK; a++) {
+            if (selected[a] == e) {
+                load++;
+                if (slot[a] >= 0) {
+                    kept++;
+                }
+            }
+        }
+        loadPerGroup[i] = load;
+        keptPerGroup[i] = kept;
+    }
+
+    /** Dispatch rows: expert-major, then group, then slot (the reference's (group, slot) order per expert). */
+    private void rowOffsets() {
+        int running = 0;
+        for (int e = 0; e < experts; e++) {
+            expertRowStart[e] = running;
+            for (int g = 0; g < groups; g++) {
+                rowBase[e * groups + g] = running;
+                running += keptPerGroup[g * experts + e];
+            }
+            expertRows[e] = running - expertRowStart[e];
+        }
+    }
+
+    /** Combine weights once dropping is known, and each kept assignment's dispatch row. */
+    private void gatesAndDispatch(int t) {
+        int row = t * experts;
+        int grp = t / groupSize;
+        if (gateMode == GATES_RENORMALIZE_AFTER) {
+            float m = 0f;
+            int any = 0;
+            for (int r = 0; r < topK; r++) {
+                if (slot[t * topK + r] >= 0) {
+                    float z = logits[row + selected[t * topK + r]];
+                    if (any == 0) {
+                        m = z;
+                    } else {
+                        m = max(m, z);
+                    }
+                    any = 1;
+                }
+            }
+            float sum = 0f;
+            for (int r = 0; r < topK; r++) {
+                if (slot[t * topK + r] >= 0) {
+                    sum += exp(logits[row + selected[t * topK + r]] - m);
+                }
+            }
+            for (int r = 0; r < topK; r++) {
+                float g = 0f;
+                if (slot[t * topK + r] >= 0) {
+                    g = exp(logits[row + selected[t * topK + r]] - m) / sum;
+                }
+                gate[t * topK + r] = g;
+            }
+        } else {
+            for (int r = 0; r < topK; r++) {
+                float g = 0f;
+                if (slot[t * topK + r] >= 0) {
+                    g = gateBefore[t * topK + r];
+                }
+                gate[t * topK + r] = g;
+            }
+        }
+        for (int r = 0; r < topK; r++) {
+            int a = t * topK + r;
+            int dispatchRow = -1;
+            if (slot[a] >= 0) {
+                dispatchRow = rowBase[selected[a] * groups + grp] + slot[a];
+                tokenOfRow[dispatchRow] = t;
+            }
+            rowOf[a] = dispatchRow;
+        }
+    }
+
+    /** What the experts receive for token t, feature j: x, or the jittered \( \tilde{x} \) when jitter feeds the experts. */
+    private float expertInput(int t, int j) {
+        float v = x[t * modelDim + j];
+        if (jitterFeedsExperts == 1) {
+            v = v * jitter[t * modelDim + j];
+        }
+        return v;
+    }
+
+    /** Base nonlinearity \( \phi(a) \). */
+    private float activate(float a) {
+        float v = 0f;
+        if (activation == ACT_RELU) {
+            if (a > 0f) {
+                v = a;
+            }
+        } else if (activation == ACT_GELU) {
+            v = 0.5f * a * (1f + erf(a * 0.70710678f));
+        } else if (activation == ACT_GELU_TANH) {
+            v = 0.5f * a * (1f + tanh(0.7978845608f * (a + 0.044715f * a * a * a)));
+        } else {
+            v = a / (1f + exp(-a));
+        }
+        return v;
+    }
+
+    /**
+     * erf in float (Kernel has no erf mapping): Abramowitz and Stegun 7.1.26,
+     * \( \operatorname{erf}(a) \approx 1 - (a_1 t + \dots + a_5 t^5) e^{-a^2} \), \( t = 1/(1 + p a) \),
+     * maximum absolute error 1.5e-7, odd extension for a &lt; 0.
+     */
+    private float erf(float v) {
+        float a = abs(v);
+        float t = 1f / (1f + 0.3275911f * a);
+        float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+        float r = 1f - poly * exp(-a * a);
+        if (v < 0f) {
+            r = -r;
+        }
+        return r;
+    }
+
+    /** Stores one hidden unit of one dispatch row. */
+    private void storeHidden(int e, int dispatchRow, int col, float accIn, float accGate) {
+        float a = accIn;
+        if (hasExpertBias == 1) {
+            a += bIn[e * hiddenDim + col];
+        }
+        int o = dispatchRow * hiddenDim + col;
+        preActivation[o] = a;
+        float hv = activate(a);
+        if (gated == 1) {
+            gateLinear[o] = accGate;
+            hv = hv * accGate;
+        }
+        hidden[o] = hv;
+    }
+
+    /** Stores one output feature of one dispatch row. */
+    private void storeOutput(int e, int dispatchRow, int col, float acc) {
+        float v = acc;
+        if (hasExpertBias == 1) {
+            v += bOut[e * modelDim + col];
+        }
+        expertOut[dispatchRow * modelDim + col] = v;
+    }
+
+    /** Naive first expert GEMM: one work-item per (expert, row, hidden unit). */
+    private void expertInNaive(int i) {
+        int perExpert = maxRowsPerExpert * hiddenDim;
+        int e = i / perExpert;
+        int rest = i % perExpert;
+        int r = rest / hiddenDim;
+        int col = rest % hiddenDim;
+        if (e < experts && r < expertRows[e]) {
+            int dispatchRow = expertRowStart[e] + r;
+            int t = tokenOfRow[dispatchRow];
+            float accIn = 0f;
+            float accGate = 0f;
+            for (int j = 0; j < modelDim; j++) {
+                float v = expertInput(t, j);
+                accIn += v * wIn[(e * modelDim + j) * hiddenDim + col];
+                if (gated == 1) {
+                    accGate += v * wGate[(e * modelDim + j) * hiddenDim + col];
+                }
+            }
+            storeHidden(e, dispatchRow, col, accIn, accGate);
+        }
+    }
+
+    /** Naive second expert GEMM: one work-item per (expert, row, output feature). */
+    private void expertOutNaive(int i) {
+        int perExpert = maxRowsPerExpert * modelDim;
+        int e = i / perExpert;
+        int rest = i % perExpert;
+        int r = rest / modelDim;
+        int col = rest % modelDim;
+        if (e < experts && r < expertRows[e]) {
+            int dispatchRow = expertRowStart[e] + r;
+            float acc = 0f;
+            for (int j = 0; j < hiddenDim; j++) {
+                acc += hidden[dispatchRow * hiddenDim + j] * wOut[(e * hiddenDim + j) * modelDim + col];
+            }
+            storeOutput(e, dispatchRow, col, acc);
+        }
+    }
+
+    /** Tiles of rows per expert. */
+    private int rowTiles() {
+        return (maxRowsPerExpert + TILE - 1) / TILE;
+    }
+
+    /**
+     * Tiled first expert GEMM: work-group (e, row tile, column tile) computes a TILE×TILE block of
+     * [rows of e, h]; A is gathered from x through {@link #tokenOfRow} (index dispatch), B is
+     * W_in[e] (and W_gate[e]); tiles go through local memory. A whole work-group takes the same
+     * branch, so every barrier is reached by all its work-items.
+     */
+    private void expertInTiled() {
+        int colTiles = (hiddenDim + TILE - 1) / TILE;
+        int group = getGroupId();
+        int e = group / (rowTiles() * colTiles);
+        int rest = group % (rowTiles() * colTiles);
+        int rowTile = rest / colTiles;
+        int colTile = rest % colTiles;
+        int lid = getLocalId();
+        int ly = lid / TILE;
+        int lx = lid % TILE;
+        if (e < experts && rowTile * TILE < expertRows[e]) {
+            int r = rowTile * TILE + ly;
+            int col = colTile * TILE + lx;
+            int rowValid = 0;
+            if (r < expertRows[e]) {
+                rowValid = 1;
+            }
+            int dispatchRow = expertRowStart[e] + r;
+            int t = 0;
+            if (rowValid == 1) {
+                t = tokenOfRow[dispatchRow];
+            }
+            float accIn = 0f;
+            float accGate = 0f;
+            for (int k0 = 0; k0 < modelDim; k0 += TILE) {
+                float av = 0f;
+                if (rowValid == 1 && k0 + lx < modelDim) {
+                    av = expertInput(t, k0 + lx);
+                }
+                tileA[lid] = av;
+                int wRow = k0 + ly;
+                float bv = 0f;
+                float cv = 0f;
+                if (wRow < modelDim && col < hiddenDim) {
+                    bv = wIn[(e * modelDim + wRow) * hiddenDim + col];
+                    if (gated == 1) {
+                        cv = wGate[(e * modelDim + wRow) * hiddenDim + col];
+                    }
+                }
+                tileB[lid] = bv;
+                tileC[lid] = cv;
+                localBarrier();
+                for (int kk = 0; kk < TILE; kk++) {
+                    accIn += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
+                    if (gated == 1) {
+                        accGate += tileA[ly * TILE + kk] * tileC[kk * TILE + lx];
+                    }
+                }
+                localBarrier();
+            }
+            if (rowValid == 1 && col < hiddenDim) {
+                storeHidden(e, dispatchRow, col, accIn, accGate);
+            }
+        }
+    }
+
+    /** Tiled second expert GEMM: [rows of e, h] · W_out[e] → [rows of e, d]. */
+    private void expertOutTiled() {
+        int colTiles = (modelDim + TILE - 1) / TILE;
+        int group = getGroupId();
+        int e = group / (rowTiles() * colTiles);
+        int rest = group % (rowTiles() * colTiles);
+        int rowTile = rest / colTiles;
+        int colTile = rest % colTiles;
+        int lid = getLocalId();
+        int ly = lid / TILE;
+        int lx = lid % TILE;
+        if (e < experts && rowTile * TILE < expertRows[e]) {
+            int r = rowTile * TILE + ly;
+            int col = colTile * TILE + lx;
+            int rowValid = 0;
+            if (r < expertRows[e]) {
+                rowValid = 1;
+            }
+            int dispatchRow = expertRowStart[e] + r;
+            float acc = 0f;
+            for (int k0 = 0; k0 < hiddenDim; k0 += TILE) {
+                float av = 0f;
+                if (rowValid == 1 && k0 + lx < hiddenDim) {
+                    av = hidden[dispatchRow * hiddenDim + k0 + lx];
+                }
+                tileA[lid] = av;
+                int wRow = k0 + ly;
+                float bv = 0f;
+                if (wRow < hiddenDim && col < modelDim) {
+                    bv = wOut[(e * hiddenDim + wRow) * modelDim + col];
+                }
+                tileB[lid] = bv;
+                localBarrier();
+                for (int kk = 0; kk < TILE; kk++) {
+                    acc += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
+                }
+                localBarrier();
+            }
+            if (rowValid == 1 && col < modelDim) {
+                storeOutput(e, dispatchRow, col, acc);
+            }
+        }
+    }
+
+    /** \( y_{t,c} = \sum_r g_{t,r} f_{S_t[r]}(x_t)_c \) over kept ranks, rank 0 first; nothing kept gives exactly 0. */
+    private void combine(int i) {
+        int t = i / modelDim;
+        int c = i % modelDim;
+        float acc = 0f;
+        for (int r = 0; r < topK; r++) {
+            int dispatchRow = rowOf[t * topK + r];
+            if (dispatchRow >= 0) {
+                acc += gate[t * topK + r] * expertOut[dispatchRow * modelDim + c];
+            }
+        }
+        y[i] = acc;
+    }
+
+    /** Per (group, expert): \( f_e P_e \) over the group's real tokens; expert 0 also the group's mean lse². */
+    private void lossTerms(int i) {
+        int g = i / experts;
+        int e = i % experts;
+        int real = 0;
+        float sumP = 0f;
+        int count = 0;
+        float sumLse2 = 0f;
+        for (int t = g * groupSize; t < (g + 1) * groupSize; t++) {
+            if (mask[t] == 1f) {
+                real++;
+                sumP += probs[t * experts + e];
+                float l = lse[t];
+                sumLse2 += l * l;
+                int ranks = topK;
+                if (auxNormalization == AUX_TOP1) {
+                    ranks = 1;
+                }
+                for (int r = 0; r < ranks; r++) {
+                    if (selected[t * topK + r] == e) {
+                        count++;
+                    }
+                }
+            }
+        }
+        float term = 0f;
+        float z = 0f;
+        if (real > 0) {
+            int denominator = real;
+            if (auxNormalization == AUX_TOPK_NORMALIZED) {
+                denominator = topK * real;
+            }
+            term = ((float) count / (float) denominator) * (sumP / (float) real);
+            z = sumLse2 / (float) real;
+        }
+        auxTerms[i] = term;
+        if (e == 0) {
+            zPerGroup[g] = z;
+        }
+    }
+
+    /** aux = mean over groups of \( E \sum_e f_e P_e \); z = mean over groups of the mean lse². */
+    private void lossTotal() {
+        float aux = 0f;
+        float z = 0f;
+        for (int g = 0; g < groups; g++) {
+            float s = 0f;
+            for (int e = 0; e < experts; e++) {
+                s += auxTerms[g * experts + e];
+            }
+            aux += (float) experts * s;
+            z += zPerGroup[g];
+        }
+        lossOut[0] = aux / (float) groups;
+        lossOut[1] = z / (float) groups;
+    }
+}

@@ -1,0 +1,362 @@
+package io.github.moe4j.opencl;
+
+import com.aparapi.device.OpenCLDevice;
+import io.github.moe4j.api.Activation;
+import io.github.moe4j.api.AuxNormalization;
+import io.github.moe4j.api.Checks;
+import io.github.moe4j.api.ForwardOptions;
+import io.github.moe4j.api.Freeze;
+import io.github.moe4j.api.GateNormalization;
+import io.github.moe4j.api.MoeConfig;
+import io.github.moe4j.api.MoeForward;
+import io.github.moe4j.api.MoeGradients;
+import io.github.moe4j.api.MoeLayer;
+import io.github.moe4j.api.MoeLosses;
+import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NonFiniteException;
+import io.github.moe4j.api.PaddingPolicy;
+import io.github.moe4j.api.Priority;
+import io.github.moe4j.api.RenormTiming;
+import io.github.moe4j.api.RouterNoise;
+import io.github.moe4j.api.Routing;
+import io.github.moe4j.api.SecondExpertPolicy;
+import io.github.moe4j.api.Tensor;
+import io.github.moe4j.api.TokenChoiceRouterConfig;
+import java.util.Arrays;
+import java.util.Set;
+
+/**
+ * A token-choice MoE layer on an OpenCL device: one {@link MoeLayerKernel} (one OpenCL context)
+ * per layer, in Aparapi's explicit mode. The weights are uploaded once, when the layer is made
+ * (they are immutable, so never again; Aparapi itself re-creates a buffer from the Java array if
+ * the GC moved that array, which for weights costs only the copy). A forward uploads the input and
+ * the noise, runs every stage as one multi-pass launch (no host round trip between stages, and no
+ * window in which a GC move could lose device-side intermediates), then downloads the output, the
+ * routing and the losses.
+ *
+ * <p>Not thread-safe (by the {@link MoeLayer} contract).
+ */
+final class OpenClLayer implements MoeLayer {
+    private final MoeConfig config;
+    private final OpenCLDevice device;
+    private final String description;
+    private final Runnable onClose;
+    private MoeLayerKernel kernel;
+    private int allocatedTokens = -1;
+    /** Test hook: when set, each phase is its own launch, every array is read back after it, and the hook runs in between. */
+    private Runnable betweenPhases;
+
+    OpenClLayer(MoeConfig config, MoeWeights weights, OpenCLDevice device, String description, Runnable onClose) {
+        this.config = config;
+        this.device = device;
+        this.description = description;
+        this.onClose = onClose;
+        TokenChoiceRouterConfig router = (TokenChoiceRouterConfig) config.router();
+        MoeLayerKernel k = new MoeLayerKernel();
+        k.setExplicit(true);
+        k.modelDim = config.modelDim();
+        k.hiddenDim = config.hiddenDim();
+        k.experts = config.experts();
+        k.topK = router.k();
+        k.activation = activationCode(config.activation());
+        k.gated = config.activation().isGated() ? 1 : 0;
+        k.gateMode = router.gates() == GateNormalization.NONE ? MoeLayerKernel.GATES_NONE
+                : router.renormTiming() == RenormTiming.BEFORE_CAPACITY ? MoeLayerKernel.GATES_RENORMALIZE_BEFORE
+                : MoeLayerKernel.GATES_RENORMALIZE_AFTER;
+        k.priority = priorityCode(config.priority());
+        k.auxNormalization = auxCode(config.losses().auxNormalization());
+        k.hasRouterBias = config.routerBias() ? 1 : 0;
+        k.hasExpertBias = config.expertBias() ? 1 : 0;
+        k.jitterFeedsExperts = router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS ? 1 : 0;
+        k.paddingNotRouted = config.padding() == PaddingPolicy.NOT_ROUTED ? 1 : 0;
+        k.secondExpertThreshold = (float) router.secondExpertPolicy().threshold();
+        k.wRouter = weights.router().toArray();
+        k.bRouter = orOne(weights.routerBias());
+        k.wIn = weights.wIn().toArray();
+        k.wGate = orOne(weights.wGate());
+        k.wOut = weights.wOut().toArray();
+        k.bIn = orOne(weights.bIn());
+        k.bOut = orOne(weights.bOut());
+        for (float[] w : new float[][] {k.wRouter, k.bRouter, k.wIn, k.wGate, k.wOut, k.bIn, k.bOut}) {
+            k.put(w);
+        }
+        this.kernel = k;
+    }
+
+    private static float[] orOne(Tensor t) {
+        return t == null ? new float[1] : t.toArray();
+    }
+
+    static int activationCode(Activation a) {
+        switch (a) {
+            case RELU:
+                return MoeLayerKernel.ACT_RELU;
+            case GELU:
+            case GEGLU:
+                return MoeLayerKernel.ACT_GELU;
+            case GELU_TANH:
+            case GEGLU_TANH:
+                return MoeLayerKernel.ACT_GELU_TANH;
+            case SILU:
+            case SWIGLU:
+                return MoeLayerKernel.ACT_SILU;
+            default:
+                throw new AssertionError(a);
+        }
+    }
+
+    private static int priorityCode(Priority p) {
+        switch (p) {
+            case RANK_MAJOR:
+                return MoeLayerKernel.PRIORITY_RANK_MAJOR;
+            case TOKEN_MAJOR:
+                return MoeLayerKernel.PRIORITY_TOKEN_MAJOR;
+            case BATCH_PRIORITIZED:
+                return MoeLayerKernel.PRIORITY_BATCH_PRIORITIZED;
+            case GATE_VALUE:
+                return MoeLayerKernel.PRIORITY_GATE_VALUE;
+            default:
+                throw new AssertionError(p);
+        }
+    }
+
+    private static int auxCode(AuxNormalization n) {
+        switch (n) {
+            case TOP1:
+                return MoeLayerKernel.AUX_TOP1;
+            case TOPK_NORMALIZED:
+                return MoeLayerKernel.AUX_TOPK_NORMALIZED;
+            case TOPK_COUNT:
+                return MoeLayerKernel.AUX_TOPK_COUNT;
+            default:
+                throw new AssertionError(n);
+        }
+    }
+
+    @Override
+    public MoeConfig config() {
+        return config;
+    }
+
+    /** Chooses the expert GEMM version: true for the tiled one (default), false for the naive one. */
+    void useTiledGemm(boolean tiled) {
+        requireOpen().gemmTiled = tiled ? 1 : 0;
+    }
+
+    /** Test hook: run each phase as its own launch, read everything back, and run {@code hook} in between (null: one launch). */
+    void betweenPhases(Runnable hook) {
+        this.betweenPhases = hook;
+    }
+
+    private MoeLayerKernel requireOpen() {
+        if (kernel == null) {
+            throw new IllegalStateException("this OpenCL layer is closed");
+        }
+        return kernel;
+    }
+
+    @Override
+    public MoeForward forward(Tensor input, ForwardOptions options) {
+        MoeLayerKernel k = requireOpen();
+        Checks.requireNonNull(input, "input");
+        Checks.requireNonNull(options, "options");
+        if (input.rank() != 2) {
+            throw new IllegalArgumentException("input has shape " + Arrays.toString(input.shape())
+                    + " but [tokens, modelDim] with modelDim = " + config.modelDim() + " was expected");
+        }
+        int tokens = input.dim(0);
+        input.requireShape("input", "[tokens, modelDim]", tokens, config.modelDim()).requireFinite("input");
+        options.validate(tokens);
+        RouterNoise noise = options.noiseFor(config, tokens);
+        int e = config.experts();
+        int topK = config.topK();
+        int groups = options.groups();
+        int groupSize = tokens / groups;
+        int capacity = groupSize == 0 ? 0 : config.capacityPerExpert(groupSize);
+        if (tokens == 0) {
+            return new OpenClForward(this, Tensor.zeros(0, config.modelDim()),
+                    new Routing(0, e, topK, groups, capacity, new int[0], new float[0], new int[0], new int[e], new int[e]),
+                    MoeLosses.weighted(0, 0, 0, 0, config.losses()));
+        }
+        int d = config.modelDim();
+        int h = config.hiddenDim();
+        long rows = (long) tokens * topK;
+        if (rows * Math.max(h, d) > Integer.MAX_VALUE - 8 || (long) tokens * Math.max(d, e) > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("tokens = " + tokens + " is too large for one OpenCL call with k = " + topK
+                    + ", modelDim = " + d + ", hiddenDim = " + h + " (dispatch buffers exceed a Java array); split the batch");
+        }
+        allocate(k, tokens, groups);
+        k.tokens = tokens;
+        k.groups = groups;
+        k.groupSize = groupSize;
+        k.capacity = Math.min(capacity, groupSize);
+        k.maxRowsPerExpert = k.capacity * groups;
+        k.hasJitter = noise.jitter() != null ? 1 : 0;
+        k.secondExpertRandom = noise.secondExpertUniform() != null ? 1 : 0;
+        System.arraycopy(input.toArray(), 0, k.x, 0, tokens * d);
+        k.put(k.x);
+        if (noise.jitter() != null) {
+            k.jitter = noise.jitter().toArray();
+            k.put(k.jitter);
+        }
+        if (noise.secondExpertUniform() != null) {
+            k.uniforms = noise.secondExpertUniform().toArray();
+            k.put(k.uniforms);
+        }
+        k.mask = options.paddingMask() == null ? filled(tokens, 1f) : options.paddingMask().toArray();
+        k.put(k.mask);
+        int[] phases = config.priority() == Priority.GATE_VALUE
+                ? new int[] {MoeLayerKernel.ROUTER, MoeLayerKernel.SELECT, MoeLayerKernel.POSITION, MoeLayerKernel.RENUMBER,
+                        MoeLayerKernel.COUNT, MoeLayerKernel.OFFSETS, MoeLayerKernel.DISPATCH, MoeLayerKernel.EXPERT_IN,
+                        MoeLayerKernel.EXPERT_OUT, MoeLayerKernel.COMBINE, MoeLayerKernel.LOSS_GROUP, MoeLayerKernel.LOSS_TOTAL}
+                : new int[] {MoeLayerKernel.ROUTER, MoeLayerKernel.SELECT, MoeLayerKernel.POSITION, MoeLayerKernel.COUNT,
+                        MoeLayerKernel.OFFSETS, MoeLayerKernel.DISPATCH, MoeLayerKernel.EXPERT_IN, MoeLayerKernel.EXPERT_OUT,
+                        MoeLayerKernel.COMBINE, MoeLayerKernel.LOSS_GROUP, MoeLayerKernel.LOSS_TOTAL};
+        k.passPhase = phases;
+        k.put(k.passPhase);
+        int global = globalSize(k, tokens, groups);
+        if (betweenPhases == null) {
+            k.phaseBase = 0;
+            KernelLaunches.execute(k, device, description, global, MoeLayerKernel.LOCAL_SIZE, phases.length, "the forward pass");
+        } else {
+            for (int p = 0; p < phases.length; p++) {
+                k.phaseBase = p;
+                KernelLaunches.execute(k, device, description, global, MoeLayerKernel.LOCAL_SIZE, 1, "forward phase " + phases[p]);
+                for (float[] a : k.floatBuffers()) {
+                    k.get(a);
+                }
+                for (int[] a : k.intBuffers()) {
+                    k.get(a);
+                }
+                betweenPhases.run();
+            }
+        }
+        k.get(k.logits);
+        for (int i = 0; i < tokens * e; i++) {
+            if (!Float.isFinite(k.logits[i])) {
+                throw new NonFiniteException("router logits", i, new int[] {tokens, e}, k.logits[i]);
+            }
+        }
+        k.get(k.y);
+        k.get(k.selected);
+        k.get(k.gate);
+        k.get(k.slot);
+        k.get(k.loadPerGroup);
+        k.get(k.keptPerGroup);
+        k.get(k.lossOut);
+        int[] load = new int[e];
+        int[] kept = new int[e];
+        for (int g = 0; g < groups; g++) {
+            for (int x = 0; x < e; x++) {
+                load[x] += k.loadPerGroup[g * e + x];
+                kept[x] += k.keptPerGroup[g * e + x];
+            }
+        }
+        Routing routing = new Routing(tokens, e, topK, groups, capacity, Arrays.copyOf(k.selected, tokens * topK),
+                Arrays.copyOf(k.gate, tokens * topK), Arrays.copyOf(k.slot, tokens * topK), load, kept);
+        MoeLosses losses = MoeLosses.weighted(k.lossOut[0], k.lossOut[1], 0, 0, config.losses());
+        return new OpenClForward(this, Tensor.of(Arrays.copyOf(k.y, tokens * d), tokens, d), routing, losses);
+    }
+
+    private static float[] filled(int n, float v) {
+        float[] a = new float[n];
+        Arrays.fill(a, v);
+        return a;
+    }
+
+    /** (Re)allocates the per-call arrays when the number of tokens or groups changes. */
+    private void allocate(MoeLayerKernel k, int tokens, int groups) {
+        if (tokens == allocatedTokens && k.zPerGroup.length == groups) {
+            return;
+        }
+        int d = config.modelDim();
+        int h = config.hiddenDim();
+        int e = config.experts();
+        int m = tokens * config.topK();
+        k.x = new float[tokens * d];
+        k.jitter = new float[1];
+        k.uniforms = new float[1];
+        k.logits = new float[tokens * e];
+        k.probs = new float[tokens * e];
+        k.lse = new float[tokens];
+        k.selected = new int[m];
+        k.gateBefore = new float[m];
+        k.priorityGate = new float[m];
+        k.policyDropped = new int[m];
+        k.position = new int[m];
+        k.slot = new int[m];
+        k.gate = new float[m];
+        k.rowOf = new int[m];
+        k.tokenOfRow = new int[m];
+        k.loadPerGroup = new int[groups * e];
+        k.keptPerGroup = new int[groups * e];
+        k.rowBase = new int[groups * e];
+        k.expertRowStart = new int[e];
+        k.expertRows = new int[e];
+        k.preActivation = new float[m * h];
+        k.gateLinear = config.activation().isGated() ? new float[m * h] : new float[1];
+        k.hidden = new float[m * h];
+        k.expertOut = new float[m * d];
+        k.y = new float[tokens * d];
+        k.auxTerms = new float[groups * e];
+        k.zPerGroup = new float[groups];
+        allocatedTokens = tokens;
+    }
+
+    /** One work-item per element of the largest phase, rounded up to whole work-groups. */
+    private int globalSize(MoeLayerKernel k, int tokens, int groups) {
+        int d = config.modelDim();
+        int h = config.hiddenDim();
+        int e = config.experts();
+        long n = Math.max((long) tokens * Math.max(e, d), (long) groups * e);
+        if (k.gemmTiled == 1) {
+            long rowTiles = (k.maxRowsPerExpert + MoeLayerKernel.TILE - 1) / MoeLayerKernel.TILE;
+            long colTiles = (Math.max(h, d) + MoeLayerKernel.TILE - 1) / MoeLayerKernel.TILE;
+            n = Math.max(n, e * rowTiles * colTiles * MoeLayerKernel.LOCAL_SIZE);
+        } else {
+            n = Math.max(n, (long) e * k.maxRowsPerExpert * Math.max(h, d));
+        }
+        long global = (n + MoeLayerKernel.LOCAL_SIZE - 1) / MoeLayerKernel.LOCAL_SIZE * MoeLayerKernel.LOCAL_SIZE;
+        if (global > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("tokens = " + tokens + " needs " + global + " work-items, more than one launch takes; split the batch");
+        }
+        return (int) global;
+    }
+
+    /**
+     * Not implemented yet on OpenCL (moe4j issue 5).
+     *
+     * @throws UnsupportedOperationException always, with a hint
+     */
+    /** Why backward is unsupported, as {@link OpenClBackend#supports} reports it and backward throws it. */
+    static final String NO_BACKWARD = "backward is not implemented on the OpenCL backend yet (moe4j issue 5); "
+            + "Hint: train with the reference backend (MoeBackends.open(\"reference\")) and run inference here";
+
+    @Override
+    public MoeGradients backward(MoeForward forward, Tensor dOutput, Set<Freeze> frozen) {
+        requireOpen();
+        throw new UnsupportedOperationException(NO_BACKWARD);
+    }
+
+    @Override
+    public void close() {
+        MoeLayerKernel k = kernel;
+        kernel = null;
+        if (k != null) {
+            k.dispose();
+            onClose.run();
+        }
+    }
+
+    boolean isClosed() {
+        return kernel == null;
+    }
+
+    /** The forward result: everything is on the host, nothing is kept on the device. */
+    record OpenClForward(OpenClLayer layer, Tensor output, Routing routing, MoeLosses losses) implements MoeForward {
+        @Override
+        public void close() {
+            // nothing kept on the device
+        }
+    }
+}
