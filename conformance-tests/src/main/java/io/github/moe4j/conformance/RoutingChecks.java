@@ -221,16 +221,11 @@ final class RoutingChecks {
     // capacity and slots
 
     /**
-     * The capacity C is the oracle's (SPEC §4: computed from the group's size). A group of no tokens
-     * has nothing to drop and its C is not observable: there the oracle's value and
-     * {@link MoeConfig#capacityPerExpert(int)} of 0 (unlimited for dropless) are both accepted.
+     * The capacity C is the oracle's (SPEC §4: computed from the group's size, unlimited when
+     * dropless, even for a call of no tokens).
      */
     static void capacity(Oracle o, Routing r) {
         int want = o.own().plan().capacity();
-        boolean emptyGroups = r.groups() > 0 && r.tokens() / r.groups() == 0;
-        if (emptyGroups && r.capacity() == o.config().capacityPerExpert(0)) {
-            return;
-        }
         if (r.capacity() != want) {
             throw Compare.failure("routing capacity is " + r.capacity() + " but the oracle's C for " + r.tokens() + " tokens in "
                     + r.groups() + " groups is " + (want == Routing.UNLIMITED ? "unlimited" : want), o.context());

@@ -69,7 +69,7 @@ final class Suite {
         MoeBackend backend = backend(contract);
         String scope = scope(contract.getClass(), backend);
         Support support = backend.supports(config);
-        if (!support.supported()) {
+        if (!runs(support, direction)) {
             Coverage.record(scope, config, direction, Coverage.Outcome.UNSUPPORTED, support.reason());
             return;
         }
@@ -89,9 +89,14 @@ final class Suite {
     static boolean unsupported(BackendContract contract, MoeConfig config, Coverage.Direction direction) {
         MoeBackend backend = backend(contract);
         Support support = backend.supports(config);
-        if (!support.supported()) {
+        if (!runs(support, direction)) {
             Coverage.record(scope(contract.getClass(), backend), config, direction, Coverage.Outcome.UNSUPPORTED, support.reason());
         }
-        return !support.supported();
+        return !runs(support, direction);
+    }
+
+    /** Whether the backend runs this direction: forward needs {@link Support#supported()}, backward also {@link Support#backward()}. */
+    static boolean runs(Support support, Coverage.Direction direction) {
+        return support.supported() && (direction != Coverage.Direction.BACKWARD || support.backward());
     }
 }

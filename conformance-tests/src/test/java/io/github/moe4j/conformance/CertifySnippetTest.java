@@ -31,6 +31,19 @@ class CertifySnippetTest {
     }
 
     @Test
+    void rootReadmeCarriesCertifyMdVerbatim() throws IOException {
+        String certify = read(MODULE.resolve("CERTIFY.md"));
+        // the same text; links relative to conformance-tests/ become relative to the repository root
+        String body = certify.substring(certify.indexOf('\n') + 1).strip().replace("](../", "](");
+        String readme = read(MODULE.resolve("../README.md"));
+        int start = readme.indexOf("<!-- certify:start");
+        int end = readme.indexOf("<!-- certify:end -->");
+        assertTrue(start >= 0 && end > start, "README.md has no certify:start/certify:end markers");
+        String section = readme.substring(readme.indexOf('\n', start) + 1, end).strip();
+        assertEquals(body, section, "README.md's 'Certify a backend' section must be CERTIFY.md without its heading");
+    }
+
+    @Test
     void mavenSnippetNamesThisModule() throws IOException {
         String xml = String.join("\n", block(read(MODULE.resolve("CERTIFY.md")), "xml"));
         String pom = read(MODULE.resolve("pom.xml"));
