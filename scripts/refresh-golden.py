@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""Copies golden MoE test cases into moe-reference's test resources with moe4j's own manifest.
+"""Copies golden MoE test cases into the conformance suite's resources with moe4j's own manifest.
 
 Usage: scripts/refresh-golden.py SOURCE_DIR
 
 SOURCE_DIR holds one folder per case, each with a case.json (produced alongside the tensors by
 running a public MoE implementation) and raw little-endian float64 tensors <name>.f64. For every
-case this writes moe-reference/src/test/resources/golden/<case>/ with the tensors and a
-case.properties manifest of facts: source repository, path, commit or release, functions used,
-hyperparameters, suggested tolerance, and every tensor's shape and role. It also writes
-golden/index.txt, the list of cases. It writes the same files to the conformance suite's main
-resources (conformance-tests/src/main/resources/io/github/moe4j/conformance/golden/), which ship
-in its jar: test resources do not. Python standard library only.
+case this writes conformance-tests/src/main/resources/io/github/moe4j/conformance/golden/<case>/
+with the tensors and a case.properties manifest of facts: source repository, path, commit or
+release, functions used, hyperparameters, suggested tolerance, and every tensor's shape and role.
+It also writes golden/index.txt, the list of cases. They are main resources so that they ship in
+the suite's jar (a backend author's build runs them); the reference's own double-precision check
+of the same cases (ReferenceGoldenCasesTest) reads them from there. Python standard library only.
 """
 import json
 import os
@@ -19,7 +19,6 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = [
-    os.path.join(HERE, "..", "moe-reference", "src", "test", "resources", "golden"),
     os.path.join(HERE, "..", "conformance-tests", "src", "main", "resources", "io", "github", "moe4j", "conformance", "golden"),
 ]
 

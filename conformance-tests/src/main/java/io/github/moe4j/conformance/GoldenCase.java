@@ -125,6 +125,27 @@ public final class GoldenCase {
         return Boolean.parseBoolean(hp(name));
     }
 
+    /** The case's suggested relative tolerance (for a double-precision implementation). */
+    public double rtol() {
+        return Double.parseDouble(require("tolerance.rtol"));
+    }
+
+    /** The case's suggested absolute tolerance (for a double-precision implementation). */
+    public double atol() {
+        return Double.parseDouble(require("tolerance.atol"));
+    }
+
+    /** The names of the stored tensors with that role (input, weight, noise, output, derived, gradient). */
+    public java.util.SortedSet<String> tensorsWithRole(String role) {
+        java.util.SortedSet<String> names = new java.util.TreeSet<>();
+        for (String key : manifest.stringPropertyNames()) {
+            if (key.startsWith("tensor.") && key.endsWith(".role") && manifest.getProperty(key).equals(role)) {
+                names.add(key.substring("tensor.".length(), key.length() - ".role".length()));
+            }
+        }
+        return names;
+    }
+
     private String require(String key) {
         String v = manifest.getProperty(key);
         if (v == null) {

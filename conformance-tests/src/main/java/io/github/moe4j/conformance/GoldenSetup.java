@@ -22,6 +22,7 @@ import io.github.moe4j.api.Routing;
 import io.github.moe4j.api.SecondExpertPolicy;
 import io.github.moe4j.api.Tensor;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
+import io.github.moe4j.reference.ReferenceWeights;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -30,20 +31,41 @@ import java.util.function.Function;
 /**
  * A golden case mapped to moe4j: the configuration that names its implementation's conventions,
  * its weights and input rounded to float32 (as a backend receives them), the options of the call,
- * and what to compare. Mirrors the mapping of the reference's own golden test
- * ({@code GoldenCasesTest} in moe-reference's tests): Hugging Face stores {@code nn.Linear}
+ * and what to compare; the reference's own double-precision golden test uses the same mapping.
+ * Hugging Face stores {@code nn.Linear}
  * weights as [out, in] and moe4j as [in, out], so they are transposed; router-only cases
  * (tensor2tensor, flaxformer) get seeded random experts, which they do not check.
  *
+ * <p>It keeps the case's weights and input exactly (double), for the reference's own
+ * double-precision check of the same cases, and rounds them to float32 for a backend
+ * ({@link #weights()}, {@link #input()}).
+ *
  * @param golden       the case
  * @param config       the layer
- * @param weights      float32 weights
- * @param input        float32 input [T, d]
+ * @param exactWeights the case's weights, in moe4j's layout, exactly
+ * @param exactInput   the case's input [T, d], exactly
  * @param options      the call's options
  * @param expectations what the backend's forward result must reproduce
  */
-public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weights, Tensor input, ForwardOptions options,
-                          List<Expectation> expectations) {
+public record GoldenSetup(GoldenCase golden, MoeConfig config, ReferenceWeights exactWeights, double[] exactInput,
+                          ForwardOptions options, List<Expectation> expectations) {
+
+    /** The weights rounded to float32, as a backend receives them. */
+    public MoeWeights weights() {
+        ReferenceWeights w = exactWeights;
+        int d = w.d();
+        int h = w.h();
+        int e = w.experts();
+        return new MoeWeights(tensor(w.router(), d, e), w.routerBias() == null ? null : tensor(w.routerBias(), e),
+                w.noiseRouter() == null ? null : tensor(w.noiseRouter(), d, e), tensor(w.wIn(), e, d, h),
+                w.wGate() == null ? null : tensor(w.wGate(), e, d, h), tensor(w.wOut(), e, h, d),
+                w.bIn() == null ? null : tensor(w.bIn(), e, h), w.bOut() == null ? null : tensor(w.bOut(), e, d));
+    }
+
+    /** The input rounded to float32, [T, d]. */
+    public Tensor input() {
+        return tensor(exactInput, exactInput.length / config.modelDim(), config.modelDim());
+    }
 
     /** Which tolerance a quantity is held to. */
     public enum Kind {
@@ -102,9 +124,9 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
                         TokenChoiceRouterConfig.JitterTarget.ROUTER_ONLY))
                 .capacity(Capacity.fixed(c.hpInt("expert_capacity"))).routerBias(c.hpBool("router_bias"))
                 .losses(LossWeights.of().aux(c.hpDouble("aux_coef"), AuxNormalization.TOP1).z(c.hpDouble("z_coef"))).build();
-        MoeWeights w = new MoeWeights(tensor(transpose(c.tensor("router_weight"), e, d), d, e),
-                c.has("router_bias") ? tensor(c.tensor("router_bias"), e) : null, null, tensor(transposeEach(c.tensor("wi"), e, h, d), e, d, h),
-                null, tensor(transposeEach(c.tensor("wo"), e, d, h), e, h, d), null, null);
+        ReferenceWeights w = new ReferenceWeights(d, h, e, transpose(c.tensor("router_weight"), e, d),
+                c.has("router_bias") ? c.tensor("router_bias") : null, null, transposeEach(c.tensor("wi"), e, h, d),
+                null, transposeEach(c.tensor("wo"), e, d, h), null, null);
         List<Expectation> x = new ArrayList<>();
         x.add(new Expectation("top1_expert", new int[] {t}, c.tensor("top1_expert"), Kind.EXACT, f -> column(f.routing(), 0, false)));
         x.add(new Expectation("kept_mask", new int[] {t}, c.tensor("kept_mask"), Kind.EXACT, f -> keptColumn(f.routing(), 0)));
@@ -117,7 +139,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
         x.add(new Expectation("z_loss", new int[] {1}, c.tensor("z_loss"), Kind.Z, f -> new double[] {f.losses().z()}));
         x.add(new Expectation("aux_loss", new int[] {1}, c.tensor("aux_loss"), Kind.AUX, f -> new double[] {f.losses().aux()}));
         x.add(totalOf(c, "out", "dY"));
-        return new GoldenSetup(c, config, w, tensor(c.tensor("x"), t, d), ForwardOptions.inference().withGroups(b), x);
+        return new GoldenSetup(c, config, w, c.tensor("x"), ForwardOptions.inference().withGroups(b), x);
     }
 
     private static GoldenSetup hfMixtral(GoldenCase c) {
@@ -128,9 +150,9 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
         int k = c.hpInt("k");
         MoeConfig config = Presets.mixtral().modelDim(d).hiddenDim(h).experts(e).router(TokenChoiceRouterConfig.topK(k))
                 .losses(LossWeights.of().aux(c.hpDouble("aux_coef"), AuxNormalization.TOPK_COUNT)).padding(PaddingPolicy.ROUTED).build();
-        MoeWeights w = new MoeWeights(tensor(transpose(c.tensor("router_weight"), e, d), d, e), null, null,
-                tensor(transposeEach(c.tensor("w1"), e, h, d), e, d, h), tensor(transposeEach(c.tensor("w3"), e, h, d), e, d, h),
-                tensor(transposeEach(c.tensor("w2"), e, d, h), e, h, d), null, null);
+        ReferenceWeights w = new ReferenceWeights(d, h, e, transpose(c.tensor("router_weight"), e, d), null, null,
+                transposeEach(c.tensor("w1"), e, h, d), transposeEach(c.tensor("w3"), e, h, d),
+                transposeEach(c.tensor("w2"), e, d, h), null, null);
         ForwardOptions options = ForwardOptions.inference();
         if (c.has("attention_mask")) {
             options = options.withPaddingMask(tensor(c.tensor("attention_mask"), t));
@@ -142,7 +164,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
         x.add(new Expectation("out", new int[] {t, d}, c.tensor("out"), Kind.OUTPUT, f -> f.output().toDoubleArray()));
         x.add(new Expectation("aux_loss", new int[] {1}, c.tensor("aux_loss"), Kind.AUX, f -> new double[] {f.losses().aux()}));
         x.add(totalOf(c, "out", "dY"));
-        return new GoldenSetup(c, config, w, tensor(c.tensor("x"), t, d), options, x);
+        return new GoldenSetup(c, config, w, c.tensor("x"), options, x);
     }
 
     private static GoldenSetup deepSpeed(GoldenCase c) {
@@ -159,9 +181,9 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
                 .capacity(Capacity.factor(c.hpDouble("capacity_factor"), CapacityBase.ASSIGNMENTS, Rounding.CEIL, c.hpInt("min_capacity")))
                 .losses(LossWeights.of().aux(c.hpDouble("aux_coef"), k <= 2 ? AuxNormalization.TOP1 : AuxNormalization.TOPK_NORMALIZED))
                 .build();
-        MoeWeights w = new MoeWeights(tensor(transpose(c.tensor("wg"), e, d), d, e), null, null,
-                tensor(transposeEach(c.tensor("expert_w1"), e, h, d), e, d, h), null, tensor(transposeEach(c.tensor("expert_w2"), e, d, h), e, h, d),
-                tensor(c.tensor("expert_b1"), e, h), tensor(c.tensor("expert_b2"), e, d));
+        ReferenceWeights w = new ReferenceWeights(d, h, e, transpose(c.tensor("wg"), e, d), null, null,
+                transposeEach(c.tensor("expert_w1"), e, h, d), null, transposeEach(c.tensor("expert_w2"), e, d, h),
+                c.tensor("expert_b1"), c.tensor("expert_b2"));
         List<Expectation> x = new ArrayList<>();
         x.add(new Expectation("capacity", new int[] {1}, c.tensor("capacity"), Kind.EXACT, f -> new double[] {f.routing().capacity()}));
         x.add(new Expectation("exp_counts", new int[] {e}, c.tensor("exp_counts"), Kind.EXACT, f -> doubles(f.routing().load())));
@@ -174,7 +196,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
         x.add(new Expectation("out", new int[] {t, d}, c.tensor("out"), Kind.OUTPUT, f -> f.output().toDoubleArray()));
         x.add(new Expectation("l_aux", new int[] {1}, c.tensor("l_aux"), Kind.AUX, f -> new double[] {f.losses().aux()}));
         x.add(totalOf(c, "out", "dY"));
-        return new GoldenSetup(c, config, w, tensor(c.tensor("x"), t, d), ForwardOptions.inference(), x);
+        return new GoldenSetup(c, config, w, c.tensor("x"), ForwardOptions.inference(), x);
     }
 
     private static GoldenSetup noisyTopK(GoldenCase c) {
@@ -189,7 +211,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
                 .router(new NoisyTopKRouterConfig(k, noisy ? NoisyTopKRouterConfig.Noise.LEARNED : NoisyTopKRouterConfig.Noise.NONE,
                         c.hpDouble("noise_epsilon")))
                 .losses(LossWeights.of().importance(coef).load(coef)).build();
-        MoeWeights w = withRandomExperts(d, 1, e, c.tensor("w_gate"), null, noisy ? c.tensor("w_noise") : null);
+        ReferenceWeights w = withRandomExperts(d, 1, e, c.tensor("w_gate"), null, noisy ? c.tensor("w_noise") : null);
         ForwardOptions options = train ? ForwardOptions.training(1, 0) : ForwardOptions.inference();
         if (train && noisy) {
             options = options.withNoise(new RouterNoise(null, tensor(c.tensor("noise"), t, e), null));
@@ -200,7 +222,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
                 f -> new double[] {f.losses().importance()}));
         x.add(new Expectation("cv_squared_load", new int[] {1}, c.tensor("cv_squared_load"), Kind.LOAD, f -> new double[] {f.losses().load()}));
         x.add(new Expectation("aux_loss (the weighted total)", new int[] {1}, c.tensor("aux_loss"), Kind.TOTAL, f -> new double[] {f.losses().total()}));
-        return new GoldenSetup(c, config, w, tensor(c.tensor("x"), t, d), options, x);
+        return new GoldenSetup(c, config, w, c.tensor("x"), options, x);
     }
 
     private static GoldenSetup flaxformer(GoldenCase c, boolean expertChoice) {
@@ -219,7 +241,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
                     .losses(LossWeights.of().aux(c.hpDouble("aux_coef"), AuxNormalization.TOPK_COUNT).z(c.hpDouble("z_coef")));
         }
         MoeConfig config = b.build();
-        MoeWeights w = withRandomExperts(d, 1, e, c.tensor("router_kernel"), c.tensor("router_bias"), null);
+        ReferenceWeights w = withRandomExperts(d, 1, e, c.tensor("router_kernel"), c.tensor("router_bias"), null);
         List<Expectation> x = new ArrayList<>();
         x.add(new Expectation("capacity", new int[] {1}, new double[] {cap}, Kind.EXACT, f -> new double[] {f.routing().capacity()}));
         x.add(new Expectation("dispatch_mask [T, E, C]", new int[] {t, e, cap}, c.tensor("dispatch_mask"), Kind.EXACT,
@@ -233,7 +255,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
         if (!expertChoice) {
             x.add(new Expectation("aux_loss", new int[] {1}, c.tensor("aux_loss"), Kind.AUX, f -> new double[] {f.losses().aux()}));
         }
-        return new GoldenSetup(c, config, w, tensor(c.tensor("x"), t, d), ForwardOptions.inference().withGroups(groups), x);
+        return new GoldenSetup(c, config, w, c.tensor("x"), ForwardOptions.inference().withGroups(groups), x);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -375,7 +397,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
     }
 
     /** Router-only cases: seeded random experts (as the reference's golden test makes them). */
-    private static MoeWeights withRandomExperts(int d, int h, int e, double[] router, double[] routerBias, double[] noiseRouter) {
+    private static ReferenceWeights withRandomExperts(int d, int h, int e, double[] router, double[] routerBias, double[] noiseRouter) {
         Random rng = new Random(7);
         double[] wIn = new double[e * d * h];
         double[] wOut = new double[e * h * d];
@@ -385,8 +407,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
         for (int i = 0; i < wOut.length; i++) {
             wOut[i] = rng.nextGaussian();
         }
-        return new MoeWeights(tensor(router, d, e), routerBias == null ? null : tensor(routerBias, e),
-                noiseRouter == null ? null : tensor(noiseRouter, d, e), tensor(wIn, e, d, h), null, tensor(wOut, e, h, d), null, null);
+        return new ReferenceWeights(d, h, e, router, routerBias, noiseRouter, wIn, null, wOut, null, null);
     }
 
     private static Activation activation(String name) {
@@ -401,7 +422,7 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, MoeWeights weight
 
     @Override
     public String toString() {
-        return "golden case " + golden.id() + " from " + golden.provenance() + ": " + MoeCase.describe(config) + ", T=" + input.dim(0)
+        return "golden case " + golden.id() + " from " + golden.provenance() + ": " + MoeCase.describe(config) + ", T=" + exactInput.length / config.modelDim()
                 + ", " + options.mode() + ", G=" + options.groups() + (options.paddingMask() == null ? "" : ", with padding mask");
     }
 }
