@@ -23,8 +23,8 @@ import java.util.Set;
  * <p>Supported: token-choice top-k routing with every gate normalisation and renormalisation
  * timing, capacity (dropless, factor, fixed) with every priority, GShard's random second-expert
  * policy, Switch jitter, routing groups, padding masks, every expert activation, router and expert
- * biases, and the aux and z losses, forward only. Declined by {@link #supports}: noisy top-k and
- * expert-choice routing. {@link MoeLayer#backward} is not implemented yet.
+ * biases, and the aux and z losses, forward and backward (with {@link io.github.moe4j.api.Freeze}
+ * groups skipped). Declined by {@link #supports}: noisy top-k and expert-choice routing.
  *
  * <p>Thread-safe; its layers are not. {@link #close()} disposes every layer's kernels; closing
  * twice is harmless.

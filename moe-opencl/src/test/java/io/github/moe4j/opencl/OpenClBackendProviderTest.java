@@ -20,7 +20,6 @@ import io.github.moe4j.api.MoeWeights;
 import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.Support;
 import io.github.moe4j.api.Tensor;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** The provider, the backend's lifecycle and what it declines. */
@@ -89,18 +88,5 @@ class OpenClBackendProviderTest {
         assertTrue(((OpenClLayer) second).isClosed());
         b.close();
         assertThrows(IllegalStateException.class, () -> b.createLayer(c, MoeWeights.random(c, 1)));
-    }
-
-    /** Backward is not implemented yet: it says so with a hint instead of returning anything. */
-    @Test
-    void backwardIsRefusedWithAHint() {
-        MoeConfig c = small();
-        try (MoeLayer layer = OpenClTestSupport.backend().createLayer(c, MoeWeights.random(c, 3))) {
-            Tensor x = Tensor.of(new float[12], 2, 6);
-            MoeForward f = layer.forward(x, ForwardOptions.inference());
-            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                    () -> layer.backward(f, Tensor.zeros(2, 6), Set.of()));
-            assertTrue(e.getMessage().contains("Hint"), e.getMessage());
-        }
     }
 }
