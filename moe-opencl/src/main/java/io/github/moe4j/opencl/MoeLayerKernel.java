@@ -82,6 +82,12 @@ final class MoeLayerKernel extends Kernel {
     static final int BACK_INPUT = 20;
     static final int GRAD_ROUTER = 21;
     static final int GRAD_ROUTER_BIAS = 22;
+    static final int CV_BACK = 23;
+    static final int GRAD_NOISE = 24;
+
+    // router kinds
+    static final int ROUTER_TOKEN_CHOICE = 0;
+    static final int ROUTER_NOISY_TOP_K = 1;
 
     // activation codes (the gated kinds use their base nonlinearity and set gated = 1)
     static final int ACT_RELU = 0;
@@ -137,6 +143,18 @@ final class MoeLayerKernel extends Kernel {
     float auxCoefficient;
     /** Backward: the z-loss's coefficient divided by G. */
     float zCoefficient;
+    /** Backward: the importance loss's coefficient divided by G (noisy top-k). */
+    float importanceCoefficient;
+    /** Backward: the load loss's coefficient divided by G (noisy top-k). */
+    float loadCoefficient;
+    /** {@link #ROUTER_TOKEN_CHOICE} or {@link #ROUTER_NOISY_TOP_K}. */
+    int routerKind;
+    /** Noisy top-k with learned noise, in training: \( H = z + \varepsilon \odot \sigma \). */
+    int learnedNoise;
+    /** Noisy top-k, learned noise, training, k &lt; E: the smooth load estimator P(t, i). */
+    int smoothLoad;
+    /** \( \epsilon_0 \) of \( \sigma = \operatorname{softplus}(x W_{noise}) + \epsilon_0 \). */
+    float noiseEpsilon;
 
     // ---- inputs
     int[] passPhase = new int[1];
@@ -162,12 +180,30 @@ final class MoeLayerKernel extends Kernel {
     float[] wOut = new float[1];
     /** [E, h]. */
     float[] bIn = new float[1];
+    /** [d, E] W_noise (noisy top-k, learned noise). */
+    float[] wNoise = new float[1];
     /** [E, d]. */
     float[] bOut = new float[1];
 
     // ---- routing
     /** [T, E] logits z. */
     float[] logits = new float[1];
+    /** [T, E] selection keys: z, or H = z + εσ for noisy top-k with learned noise in training. */
+    float[] keys = new float[1];
+    /** [T, E] ε, the seeded logit noise (learned noise, training). */
+    float[] logitNoise = new float[1];
+    /** [T, E] \( x W_{noise} \). */
+    float[] rawStd = new float[1];
+    /** [T, E] \( \sigma = \operatorname{softplus}(x W_{noise}) + \epsilon_0 \). */
+    float[] sigma = new float[1];
+    /** [T, k + 1] the top k (+ 1 with the smooth load) keys, best first, routed or not. */
+    int[] topOrder = new int[1];
+    /** [T, E] P(t, i) of the smooth load estimator. */
+    float[] probInTopK = new float[1];
+    /** [G, E] Importance (noisy top-k). */
+    float[] importance = new float[1];
+    /** [G, E] Load (noisy top-k): smooth or counted. */
+    float[] loadVector = new float[1];
     /** [T, E] p = softmax(z). */
     float[] probs = new float[1];
     /** [T] lse(z_t). */
@@ -218,8 +254,8 @@ final class MoeLayerKernel extends Kernel {
     float[] auxTerms = new float[1];
     /** [G] mean lse² over each group's real tokens. */
     float[] zPerGroup = new float[1];
-    /** [2] aux (= E Σ f P, averaged over groups) and z, unweighted. */
-    float[] lossOut = new float[2];
+    /** [4] aux (= E Σ f P), z, importance cv² and load cv², each averaged over groups, unweighted. */
+    float[] lossOut = new float[4];
 
     /** [G, E] f of each group (dispatch fraction, constant in backward). */
     float[] auxFraction = new float[1];
@@ -245,6 +281,15 @@ final class MoeLayerKernel extends Kernel {
     float[] dLogits = new float[1];
     /** [T, d] \( \partial L / \partial x \). */
     float[] dX = new float[1];
+    /** [G, E] \( \partial L / \partial \mathrm{Importance} \), \( \partial L / \partial \mathrm{Load} \) (noisy top-k). */
+    float[] dImportance = new float[1];
+    float[] dLoad = new float[1];
+    /** [T, E] \( \partial L / \partial H \), \( \partial L / \partial \sigma \), \( \partial L / \partial (x W_{noise}) \) (noisy top-k). */
+    float[] dKeys = new float[1];
+    float[] dSigma = new float[1];
+    float[] dRawStd = new float[1];
+    /** [d, E] \( \partial L / \partial W_{noise} \). */
+    float[] gWNoise = new float[1];
     /** Weight gradients, each in its weight's layout. */
     float[] gWRouter = new float[1];
     float[] gBRouter = new float[1];
@@ -265,13 +310,14 @@ final class MoeLayerKernel extends Kernel {
     float[][] floatBuffers() {
         return new float[][] {x, jitter, mask, uniforms, logits, probs, lse, gateBefore, priorityGate, gate, preActivation,
             gateLinear, hidden, expertOut, y, auxTerms, zPerGroup, lossOut, auxFraction, dY, dGate, dPreActivation, dGateLinear,
-            dExpertInput, dProbs, dLogits, dX, gWRouter, gBRouter, gWIn, gWGate, gWOut, gBIn, gBOut};
+            dExpertInput, dProbs, dLogits, dX, gWRouter, gBRouter, gWIn, gWGate, gWOut, gBIn, gBOut, keys, logitNoise, rawStd, sigma,
+            probInTopK, importance, loadVector, dImportance, dLoad, dKeys, dSigma, dRawStd, gWNoise};
     }
 
     /** Every global int array that the kernel writes, for a full read-back (not used by {@link #run()}). */
     int[][] intBuffers() {
         return new int[][] {selected, policyDropped, position, slot, loadPerGroup, keptPerGroup, rowBase, expertRowStart,
-            expertRows, rowOf, tokenOfRow, realPerGroup, assignmentOfRow};
+            expertRows, rowOf, tokenOfRow, realPerGroup, assignmentOfRow, topOrder};
     }
 
     @Override
@@ -356,6 +402,12 @@ final class MoeLayerKernel extends Kernel {
         if (phase == GRAD_ROUTER_BIAS && gid < experts) {
             gradRouterBias(gid);
         }
+        if (phase == CV_BACK && gid < groups * experts) {
+            cvBack(gid);
+        }
+        if (phase == GRAD_NOISE && gid < modelDim * experts) {
+            gradNoise(gid);
+        }
     }
 
     /** \( z_{t,e} = b_e + \sum_j \tilde{x}_{t,j} W_{j,e} \), j increasing. */
@@ -374,6 +426,19 @@ final class MoeLayerKernel extends Kernel {
             s += v * wRouter[j * experts + e];
         }
         logits[i] = s;
+        float key = s;
+        if (learnedNoise == 1) {
+            float a = 0f;
+            for (int j = 0; j < modelDim; j++) {
+                a += x[t * modelDim + j] * wNoise[j * experts + e];
+            }
+            rawStd[i] = a;
+            // softplus without overflow, as NoisyTopKRouter#softplus
+            float sg = max(a, 0f) + log1p(exp(-abs(a))) + noiseEpsilon;
+            sigma[i] = sg;
+            key = s + logitNoise[i] * sg;
+        }
+        keys[i] = key;
     }
 
     /** Softmax, lse, top-k (value descending, index ascending), gates before capacity, the random second-expert policy. */
@@ -396,39 +461,58 @@ final class MoeLayerKernel extends Kernel {
         if (paddingNotRouted == 1 && mask[t] != 1f) {
             routed = 0;
         }
-        for (int r = 0; r < topK; r++) {
+        int ranks = topK + smoothLoad;
+        int stride = topK + 1;
+        for (int r = 0; r < ranks; r++) {
             int best = -1;
-            if (routed == 1) {
-                for (int e = 0; e < experts; e++) {
-                    int taken = 0;
-                    for (int q = 0; q < r; q++) {
-                        if (selected[t * topK + q] == e) {
-                            taken = 1;
-                        }
+            for (int e = 0; e < experts; e++) {
+                int taken = 0;
+                for (int q = 0; q < r; q++) {
+                    if (topOrder[t * stride + q] == e) {
+                        taken = 1;
                     }
-                    if (taken == 0) {
-                        if (best < 0) {
-                            best = e;
-                        } else if (logits[row + e] > logits[row + best]) {
-                            best = e;
-                        }
+                }
+                if (taken == 0) {
+                    if (best < 0) {
+                        best = e;
+                    } else if (keys[row + e] > keys[row + best]) {
+                        best = e;
                     }
                 }
             }
-            selected[t * topK + r] = best;
+            topOrder[t * stride + r] = best;
+        }
+        for (int r = 0; r < topK; r++) {
+            int chosen = -1;
+            if (routed == 1) {
+                chosen = topOrder[t * stride + r];
+            }
+            selected[t * topK + r] = chosen;
             policyDropped[t * topK + r] = 0;
         }
+        if (smoothLoad == 1) {
+            // NoisyTopKRouter#probInTopK: thr = (k+1)-th key if i is strictly above it, else the k-th
+            float thresholdIfIn = keys[row + topOrder[t * stride + topK]];
+            float thresholdIfOut = keys[row + topOrder[t * stride + topK - 1]];
+            for (int e = 0; e < experts; e++) {
+                float threshold = thresholdIfOut;
+                if (keys[row + e] > thresholdIfIn) {
+                    threshold = thresholdIfIn;
+                }
+                probInTopK[row + e] = 0.5f * (1f + erf((logits[row + e] - threshold) / (1.41421356f * sigma[row + e] + 1e-20f)));
+            }
+        }
         if (routed == 1) {
-            float mS = logits[row + selected[t * topK]];
+            float mS = keys[row + selected[t * topK]];
             float sumS = 0f;
             for (int r = 0; r < topK; r++) {
-                sumS += exp(logits[row + selected[t * topK + r]] - mS);
+                sumS += exp(keys[row + selected[t * topK + r]] - mS);
             }
             for (int r = 0; r < topK; r++) {
                 int e = selected[t * topK + r];
                 float g = probs[row + e];
                 if (gateMode != GATES_NONE) {
-                    g = exp(logits[row + e] - mS) / sumS;
+                    g = exp(keys[row + e] - mS) / sumS;
                 }
                 gateBefore[t * topK + r] = g;
                 float pg = g;
@@ -898,6 +982,28 @@ final class MoeLayerKernel extends Kernel {
         }
         auxTerms[i] = term;
         auxFraction[i] = fraction;
+        if (routerKind == ROUTER_NOISY_TOP_K) {
+            // ImportanceLoss#importance, LoadLoss#smoothLoad or #countLoad, over the group's real tokens
+            float imp = 0f;
+            float load = 0f;
+            for (int t = g * groupSize; t < (g + 1) * groupSize; t++) {
+                if (mask[t] == 1f) {
+                    for (int r = 0; r < topK; r++) {
+                        if (selected[t * topK + r] == e) {
+                            imp += gateBefore[t * topK + r];
+                            if (smoothLoad == 0) {
+                                load += 1f;
+                            }
+                        }
+                    }
+                    if (smoothLoad == 1) {
+                        load += probInTopK[t * experts + e];
+                    }
+                }
+            }
+            importance[i] = imp;
+            loadVector[i] = load;
+        }
         if (e == 0) {
             zPerGroup[g] = z;
             realPerGroup[g] = real;
@@ -918,6 +1024,152 @@ final class MoeLayerKernel extends Kernel {
         }
         lossOut[0] = aux / (float) groups;
         lossOut[1] = z / (float) groups;
+        float imp = 0f;
+        float load = 0f;
+        if (routerKind == ROUTER_NOISY_TOP_K) {
+            for (int g = 0; g < groups; g++) {
+                imp += cvSquared(importance, g * experts);
+                load += cvSquared(loadVector, g * experts);
+            }
+        }
+        lossOut[2] = imp / (float) groups;
+        lossOut[3] = load / (float) groups;
+    }
+
+    /** {@code CoefficientOfVariation#squared} of the E values at {@code offset}: population variance over (mean² + 1e-10). */
+    private float cvSquared(float[] v, int offset) {
+        float n = (float) experts + 1e-10f;
+        float sum = 0f;
+        for (int e = 0; e < experts; e++) {
+            sum += v[offset + e];
+        }
+        float mean = sum / n;
+        float var = 0f;
+        for (int e = 0; e < experts; e++) {
+            float dv = v[offset + e] - mean;
+            var += dv * dv;
+        }
+        var = var / n;
+        return var / (mean * mean + 1e-10f);
+    }
+
+    /** {@code CoefficientOfVariation#squaredBackward}, element {@code e} of the E values at {@code offset}, times {@code dCv}. */
+    private float cvSquaredBackward(float[] v, int offset, int e, float dCv) {
+        float n = (float) experts + 1e-10f;
+        float sum = 0f;
+        for (int j = 0; j < experts; j++) {
+            sum += v[offset + j];
+        }
+        float mean = sum / n;
+        float var = 0f;
+        float deviations = 0f;
+        for (int j = 0; j < experts; j++) {
+            float dv = v[offset + j] - mean;
+            var += dv * dv;
+            deviations += dv;
+        }
+        var = var / n;
+        float denominator = mean * mean + 1e-10f;
+        float dVar = 2f / n * ((v[offset + e] - mean) - deviations / n);
+        return dCv * (dVar / denominator - var * 2f * mean * (1f / n) / (denominator * denominator));
+    }
+
+    /** Per (group, expert): \( \partial L / \partial \mathrm{Importance} \) and (smooth load) \( \partial L / \partial \mathrm{Load} \). */
+    private void cvBack(int i) {
+        int g = i / experts;
+        int e = i % experts;
+        dImportance[i] = cvSquaredBackward(importance, g * experts, e, importanceCoefficient);
+        float dl = 0f;
+        if (smoothLoad == 1) {
+            dl = cvSquaredBackward(loadVector, g * experts, e, loadCoefficient);
+        }
+        dLoad[i] = dl;
+    }
+
+    /**
+     * {@code ReferenceLayer#routingBackward}, noisy top-k part for token t: the importance loss and the combine reach
+     * the gates (softmax over the selected H), the load loss reaches z, H (thresholds) and σ through
+     * {@code NoisyTopKRouter#probInTopKBackward}; then \( H = z + \varepsilon\sigma \) and σ = softplus(·) + ε0.
+     */
+    private void backNoisy(int t) {
+        int row = t * experts;
+        int grp = t / groupSize;
+        int stride = topK + 1;
+        int realToken = 0;
+        if (mask[t] == 1f) {
+            realToken = 1;
+        }
+        for (int e = 0; e < experts; e++) {
+            dKeys[row + e] = 0f;
+            dSigma[row + e] = 0f;
+        }
+        if (selected[t * topK] >= 0) {
+            float gDg = 0f;
+            for (int r = 0; r < topK; r++) {
+                gDg += gateBefore[t * topK + r] * noisyGateGradient(t, r, grp, realToken);
+            }
+            for (int r = 0; r < topK; r++) {
+                float g = gateBefore[t * topK + r];
+                dKeys[row + selected[t * topK + r]] += g * (noisyGateGradient(t, r, grp, realToken) - gDg);
+            }
+        }
+        if (smoothLoad == 1) {
+            int inExpert = topOrder[t * stride + topK];
+            int outExpert = topOrder[t * stride + topK - 1];
+            for (int e = 0; e < experts; e++) {
+                int thresholdExpert = outExpert;
+                if (keys[row + e] > keys[row + inExpert]) {
+                    thresholdExpert = inExpert;
+                }
+                float dP = 0f;
+                if (realToken == 1) {
+                    dP = dLoad[grp * experts + e];
+                }
+                float v = logits[row + e] - keys[row + thresholdExpert];
+                float sd = 1.41421356f * sigma[row + e] + 1e-20f;
+                float w = v / sd;
+                float density = exp(-w * w) / 1.77245385f;
+                float dV = dP * density / sd;
+                dLogits[row + e] += dV;
+                dKeys[row + thresholdExpert] -= dV;
+                dSigma[row + e] += dP * (-density * v * 1.41421356f / (sd * sd));
+            }
+        }
+        for (int e = 0; e < experts; e++) {
+            dLogits[row + e] += dKeys[row + e];
+            if (learnedNoise == 1) {
+                float ds = dSigma[row + e] + logitNoise[row + e] * dKeys[row + e];
+                float a = rawStd[row + e];
+                float sigmoid = exp(a) / (1f + exp(a));
+                if (a >= 0f) {
+                    sigmoid = 1f / (1f + exp(-a));
+                }
+                dRawStd[row + e] = ds * sigmoid;
+            }
+        }
+    }
+
+    /** \( \partial L / \partial G \) of rank r before capacity: the combine's (if kept) plus the importance loss's (real tokens). */
+    private float noisyGateGradient(int t, int r, int grp, int realToken) {
+        float d = 0f;
+        if (slot[t * topK + r] >= 0) {
+            d = dGate[t * topK + r];
+        }
+        if (realToken == 1) {
+            d += dImportance[grp * experts + selected[t * topK + r]];
+        }
+        return d;
+    }
+
+    /** \( \partial L / \partial W_{noise}[j, e] = \sum_t x_{t,j}\, \partial L / \partial (x W_{noise})_{t,e} \), t increasing. */
+    private void gradNoise(int i) {
+        int j = i / experts;
+        int e = i % experts;
+        float s = 0f;
+        for (int t = 0; t < tokens; t++) {
+            s += x[t * modelDim + j] * dRawStd[t * experts + e];
+        }
+        gWNoise[i] = s;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -1098,7 +1350,10 @@ final class MoeLayerKernel extends Kernel {
                 dProbs[row + e] = auxCoefficient * (float) experts * auxFraction[grp * experts + e] / (float) real;
             }
         }
-        if (selected[t * topK] >= 0) {
+        if (routerKind == ROUTER_NOISY_TOP_K) {
+            backNoisy(t);
+        }
+        if (routerKind == ROUTER_TOKEN_CHOICE && selected[t * topK] >= 0) {
             if (gateMode == GATES_NONE) {
                 for (int r = 0; r < topK; r++) {
                     if (slot[t * topK + r] >= 0) {
@@ -1157,6 +1412,13 @@ final class MoeLayerKernel extends Kernel {
         float s = 0f;
         for (int e = 0; e < experts; e++) {
             s += dLogits[t * experts + e] * wRouter[j * experts + e];
+        }
+        if (learnedNoise == 1) {
+            float sn = 0f;
+            for (int e = 0; e < experts; e++) {
+                sn += dRawStd[t * experts + e] * wNoise[j * experts + e];
+            }
+            s += sn;
         }
         float fromExperts = dExpertInput[i];
         if (hasJitter == 1) {

@@ -6,6 +6,7 @@ import io.github.moe4j.api.MoeBackend;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.Support;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
 import java.util.ArrayList;
@@ -24,7 +25,8 @@ import java.util.Set;
  * timing, capacity (dropless, factor, fixed) with every priority, GShard's random second-expert
  * policy, Switch jitter, routing groups, padding masks, every expert activation, router and expert
  * biases, and the aux and z losses, forward and backward (with {@link io.github.moe4j.api.Freeze}
- * groups skipped). Declined by {@link #supports}: noisy top-k and expert-choice routing.
+ * groups skipped), and noisy top-k gating (learned or no noise, the smooth load estimator, the
+ * importance and load losses), forward and backward. Declined by {@link #supports}: expert-choice routing.
  *
  * <p>Thread-safe; its layers are not. {@link #close()} disposes every layer's kernels; closing
  * twice is harmless.
@@ -53,7 +55,7 @@ public final class OpenClBackend implements MoeBackend {
     @Override
     public Support supports(MoeConfig config) {
         Checks.requireNonNull(config, "config");
-        if (!(config.router() instanceof TokenChoiceRouterConfig)) {
+        if (!(config.router() instanceof TokenChoiceRouterConfig) && !(config.router() instanceof NoisyTopKRouterConfig)) {
             return Support.no(config.router().getClass().getSimpleName().replace("Config", "")
                     + " routing is not implemented on the OpenCL backend yet (token-choice top-k is; moe4j issue 5)."
                     + " Hint: use the reference backend for this router");

@@ -13,7 +13,9 @@ import io.github.moe4j.api.MoeGradients;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeLosses;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.NonFiniteException;
+import io.github.moe4j.api.Mode;
 import io.github.moe4j.api.PaddingPolicy;
 import io.github.moe4j.api.Priority;
 import io.github.moe4j.api.RenormTiming;
@@ -54,25 +56,34 @@ final class OpenClLayer implements MoeLayer {
         this.device = device;
         this.description = description;
         this.onClose = onClose;
-        TokenChoiceRouterConfig router = (TokenChoiceRouterConfig) config.router();
         MoeLayerKernel k = new MoeLayerKernel();
         k.setExplicit(true);
         k.modelDim = config.modelDim();
         k.hiddenDim = config.hiddenDim();
         k.experts = config.experts();
-        k.topK = router.k();
+        k.topK = config.topK();
         k.activation = activationCode(config.activation());
         k.gated = config.activation().isGated() ? 1 : 0;
-        k.gateMode = router.gates() == GateNormalization.NONE ? MoeLayerKernel.GATES_NONE
-                : router.renormTiming() == RenormTiming.BEFORE_CAPACITY ? MoeLayerKernel.GATES_RENORMALIZE_BEFORE
-                : MoeLayerKernel.GATES_RENORMALIZE_AFTER;
+        if (config.router() instanceof TokenChoiceRouterConfig router) {
+            k.routerKind = MoeLayerKernel.ROUTER_TOKEN_CHOICE;
+            k.gateMode = router.gates() == GateNormalization.NONE ? MoeLayerKernel.GATES_NONE
+                    : router.renormTiming() == RenormTiming.BEFORE_CAPACITY ? MoeLayerKernel.GATES_RENORMALIZE_BEFORE
+                    : MoeLayerKernel.GATES_RENORMALIZE_AFTER;
+            k.jitterFeedsExperts = router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS ? 1 : 0;
+            k.secondExpertThreshold = (float) router.secondExpertPolicy().threshold();
+        } else {
+            // noisy top-k: G = softmax over the selected H, a dropped choice's gate zeroed (like renormalising before capacity)
+            NoisyTopKRouterConfig noisy = (NoisyTopKRouterConfig) config.router();
+            k.routerKind = MoeLayerKernel.ROUTER_NOISY_TOP_K;
+            k.gateMode = MoeLayerKernel.GATES_RENORMALIZE_BEFORE;
+            k.noiseEpsilon = (float) noisy.noiseEpsilon();
+            k.secondExpertThreshold = 1f;
+        }
         k.priority = priorityCode(config.priority());
         k.auxNormalization = auxCode(config.losses().auxNormalization());
         k.hasRouterBias = config.routerBias() ? 1 : 0;
         k.hasExpertBias = config.expertBias() ? 1 : 0;
-        k.jitterFeedsExperts = router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS ? 1 : 0;
         k.paddingNotRouted = config.padding() == PaddingPolicy.NOT_ROUTED ? 1 : 0;
-        k.secondExpertThreshold = (float) router.secondExpertPolicy().threshold();
         k.wRouter = weights.router().toArray();
         k.bRouter = orOne(weights.routerBias());
         k.wIn = weights.wIn().toArray();
@@ -80,10 +91,15 @@ final class OpenClLayer implements MoeLayer {
         k.wOut = weights.wOut().toArray();
         k.bIn = orOne(weights.bIn());
         k.bOut = orOne(weights.bOut());
-        for (float[] w : new float[][] {k.wRouter, k.bRouter, k.wIn, k.wGate, k.wOut, k.bIn, k.bOut}) {
+        k.wNoise = orOne(learnedNoise() ? weights.noiseRouter() : null);
+        for (float[] w : new float[][] {k.wRouter, k.bRouter, k.wIn, k.wGate, k.wOut, k.bIn, k.bOut, k.wNoise}) {
             k.put(w);
         }
         this.kernel = k;
+    }
+
+    private boolean learnedNoise() {
+        return config.router() instanceof NoisyTopKRouterConfig n && n.noise() == NoisyTopKRouterConfig.Noise.LEARNED;
     }
 
     private static float[] orOne(Tensor t) {
@@ -214,7 +230,9 @@ final class OpenClLayer implements MoeLayer {
         }
         Routing routing = new Routing(tokens, e, topK, groups, capacity, Arrays.copyOf(k.selected, tokens * topK),
                 Arrays.copyOf(k.gate, tokens * topK), Arrays.copyOf(k.slot, tokens * topK), load, kept);
-        MoeLosses losses = MoeLosses.weighted(k.lossOut[0], k.lossOut[1], 0, 0, config.losses());
+        boolean tokenChoice = config.router() instanceof TokenChoiceRouterConfig;
+        MoeLosses losses = MoeLosses.weighted(tokenChoice ? k.lossOut[0] : 0, k.lossOut[1], tokenChoice ? 0 : k.lossOut[2],
+                tokenChoice ? 0 : k.lossOut[3], config.losses());
         return new OpenClForward(this, Tensor.of(Arrays.copyOf(k.y, tokens * d), tokens, d), routing, losses, input, options, noise);
     }
 
@@ -231,6 +249,12 @@ final class OpenClLayer implements MoeLayer {
         k.maxRowsPerExpert = k.capacity * groups;
         k.hasJitter = noise.jitter() != null ? 1 : 0;
         k.secondExpertRandom = noise.secondExpertUniform() != null ? 1 : 0;
+        k.learnedNoise = learnedNoise() && options.mode() == Mode.TRAINING ? 1 : 0;
+        k.smoothLoad = k.learnedNoise == 1 && config.topK() < config.experts() ? 1 : 0;
+        if (k.learnedNoise == 1) {
+            k.logitNoise = noise.logitNoise().toArray();
+            k.put(k.logitNoise);
+        }
         System.arraycopy(input.toArray(), 0, k.x, 0, tokens * d);
         k.put(k.x);
         if (noise.jitter() != null) {
@@ -330,6 +354,15 @@ final class OpenClLayer implements MoeLayer {
         k.zPerGroup = new float[groups];
         k.realPerGroup = new int[groups];
         k.assignmentOfRow = new int[m];
+        k.keys = new float[tokens * e];
+        k.logitNoise = new float[1];
+        boolean learned = learnedNoise();
+        k.rawStd = learned ? new float[tokens * e] : new float[1];
+        k.sigma = learned ? new float[tokens * e] : new float[1];
+        k.probInTopK = learned ? new float[tokens * e] : new float[1];
+        k.topOrder = new int[tokens * (config.topK() + 1)];
+        k.importance = new float[groups * e];
+        k.loadVector = new float[groups * e];
         allocatedTokens = tokens;
     }
 
@@ -355,6 +388,13 @@ final class OpenClLayer implements MoeLayer {
             k.dLogits = new float[tokens * e];
             k.dProbs = new float[tokens * e];
         }
+        if (config.router() instanceof NoisyTopKRouterConfig) {
+            k.dImportance = new float[k.importance.length];
+            k.dLoad = new float[k.importance.length];
+            k.dKeys = new float[tokens * e];
+            k.dSigma = new float[tokens * e];
+            k.dRawStd = learnedNoise() ? new float[tokens * e] : new float[1];
+        }
         if (!gradientsAllocated) {
             gradientsAllocated = true;
             k.gWRouter = new float[d * e];
@@ -364,6 +404,7 @@ final class OpenClLayer implements MoeLayer {
             k.gWOut = new float[e * h * d];
             k.gBIn = new float[e * h];
             k.gBOut = new float[e * d];
+            k.gWNoise = new float[d * e];
         }
     }
 
@@ -421,7 +462,7 @@ final class OpenClLayer implements MoeLayer {
         boolean expertBias = config.expertBias();
         if (tokens == 0) {
             return new MoeGradients(Tensor.zeros(0, d), router ? Tensor.zeros(d, e) : null,
-                    router && config.routerBias() ? Tensor.zeros(e) : null, null,
+                    router && config.routerBias() ? Tensor.zeros(e) : null, router && learnedNoise() ? Tensor.zeros(d, e) : null,
                     experts ? Tensor.zeros(e, d, h) : null, experts && gatedKind ? Tensor.zeros(e, d, h) : null,
                     experts ? Tensor.zeros(e, h, d) : null, experts && expertBias ? Tensor.zeros(e, h) : null,
                     experts && expertBias ? Tensor.zeros(e, d) : null);
@@ -434,6 +475,12 @@ final class OpenClLayer implements MoeLayer {
         k.put(k.dY);
         k.auxCoefficient = (float) (config.losses().aux() / groups);
         k.zCoefficient = (float) (config.losses().z() / groups);
+        boolean noisy = config.router() instanceof NoisyTopKRouterConfig;
+        if (noisy) {
+            k.auxCoefficient = 0f;
+            k.importanceCoefficient = (float) (config.losses().importance() / groups);
+            k.loadCoefficient = (float) (config.losses().load() / groups);
+        }
         List<Integer> phases = new ArrayList<>();
         for (int p : forwardPhases(false)) {
             phases.add(p);
@@ -445,11 +492,17 @@ final class OpenClLayer implements MoeLayer {
                 phases.addAll(List.of(MoeLayerKernel.GRAD_B_OUT, MoeLayerKernel.GRAD_B_IN));
             }
         }
+        if (noisy) {
+            phases.add(MoeLayerKernel.CV_BACK);
+        }
         phases.addAll(List.of(MoeLayerKernel.BACK_ROUTING, MoeLayerKernel.BACK_INPUT));
         if (router) {
             phases.add(MoeLayerKernel.GRAD_ROUTER);
             if (config.routerBias()) {
                 phases.add(MoeLayerKernel.GRAD_ROUTER_BIAS);
+            }
+            if (k.learnedNoise == 1) {
+                phases.add(MoeLayerKernel.GRAD_NOISE);
             }
         }
         long work = Math.max((long) e * d * h, (long) tokens * config.topK() * h);
@@ -470,6 +523,11 @@ final class OpenClLayer implements MoeLayer {
         Tensor dx = Tensor.of(Arrays.copyOf(k.dX, tokens * d), tokens, d);
         Tensor wr = null;
         Tensor br = null;
+        Tensor wn = null;
+        if (router && learnedNoise()) {
+            // without noise (inference) nothing reaches W_noise
+            wn = k.learnedNoise == 1 ? Tensor.of(download(k, k.gWNoise), d, e) : Tensor.zeros(d, e);
+        }
         if (router) {
             wr = Tensor.of(download(k, k.gWRouter), d, e);
             if (config.routerBias()) {
@@ -492,7 +550,7 @@ final class OpenClLayer implements MoeLayer {
                 bout = Tensor.of(download(k, k.gBOut), e, d);
             }
         }
-        return new MoeGradients(dx, wr, br, null, win, wgate, wout, bin, bout);
+        return new MoeGradients(dx, wr, br, wn, win, wgate, wout, bin, bout);
     }
 
     private static float[] download(MoeLayerKernel k, float[] a) {

@@ -62,6 +62,27 @@ class BackwardMatchesReferenceTest {
                 "the generator should reach every gradient: " + worst.keySet());
     }
 
+    /** Noisy top-k: W_noise's gradient too, through the gates, the importance loss and the smooth load estimator. */
+    @Test
+    void noisyTopKBackwardMatchesReference() {
+        OpenClBackend backend = OpenClTestSupport.backend();
+        Map<String, double[]> worst = new LinkedHashMap<>();
+        for (int i = 0; i < CASES / 2; i++) {
+            MoeCase c = MoeCase.randomNoisy(0xbac1000L + i);
+            Set<Freeze> frozen = FREEZES[i % FREEZES.length];
+            try (MoeLayer layer = backend.createLayer(c.config(), c.weights())) {
+                check(c, layer, frozen, new SplittableRandom(i), worst);
+            } catch (AssertionError e) {
+                throw new AssertionError(c + ", frozen " + frozen + ": " + e.getMessage(), e);
+            }
+        }
+        StringBuilder s = new StringBuilder("[moe-opencl tests] noisy top-k backward, " + CASES / 2
+                + " cases; worst error (fraction of tolerance):");
+        worst.forEach((k, v) -> s.append(String.format(" %s %.3g (%.3g)", k, v[0], v[1])));
+        System.out.println(s);
+        assertTrue(worst.containsKey("noiseRouter"), "the generator should reach W_noise: " + worst.keySet());
+    }
+
     static Tensor randomDy(SplittableRandom r, int tokens, int d) {
         float[] dy = new float[tokens * d];
         for (int j = 0; j < dy.length; j++) {
@@ -81,8 +102,13 @@ class BackwardMatchesReferenceTest {
         ReferenceForward adopted = ref.forwardWithRouting(c.input(), f.routing(), c.options());
         ReferenceGradients want = ref.backward(adopted, dy.toDoubleArray(), frozen);
         double maxZ = 0;
-        for (double v : adopted.router().logits()) {
+        for (double v : adopted.router().keys()) {
             maxZ = Math.max(maxZ, Math.abs(v));
+        }
+        // the smooth load's amplification, and cv²'s E/k (its inputs' relative error over the E values)
+        double noisy = GradientTolerance.noisyAmplification(adopted.router(), tokens, config.experts(), config.topK());
+        if (config.router() instanceof io.github.moe4j.api.NoisyTopKRouterConfig) {
+            maxZ = (1 + maxZ) * noisy * config.experts() - 1;
         }
         double n = GradientTolerance.chain(d, config.hiddenDim(), tokens, config.experts(), config.topK());
         compare("input", got.input(), want.input(), n, maxZ, worst);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.github.moe4j.api.LossWeights;
 import io.github.moe4j.api.MoeForward;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.Priority;
@@ -58,6 +59,29 @@ class ForwardMatchesReferenceTest {
         assertTrue(stats.exactTieCases > 0, "no case had an exact tie; the generator should make some");
     }
 
+    /** Noisy top-k (SPEC §6): selection on H, gates, output, z, importance and load losses agree with the reference. */
+    @Test
+    void noisyTopKForwardMatchesReference() {
+        OpenClBackend backend = OpenClTestSupport.backend();
+        Stats stats = new Stats();
+        int smooth = 0;
+        for (int i = 0; i < CASES / 2; i++) {
+            MoeCase c = MoeCase.randomNoisy(0x0015e000L + i);
+            try (MoeLayer layer = backend.createLayer(c.config(), c.weights())) {
+                check(c, layer.forward(c.input(), c.options()), stats);
+                smooth += new ReferenceLayer(c.config(), c.weights()).router(c.input().toDoubleArray(), c.input().dim(0), c.options())
+                        .probInTopK() != null ? 1 : 0;
+            } catch (AssertionError e) {
+                throw new AssertionError(c + ": " + e.getMessage(), e);
+            }
+        }
+        System.out.printf("[moe-opencl tests] noisy top-k: %d cases (%d with the smooth load), worst output error %.3g (%.3g of its"
+                + " tolerance), worst gate error %.3g, worst loss error %.3g relative (%.3g of its tolerance); %d near-tie tokens%n",
+                CASES / 2, smooth, stats.worstOutput, stats.worstOutputRatio, stats.worstGate, stats.worstLoss, stats.worstLossRatio,
+                stats.nearTieTokens);
+        assertTrue(smooth > 0, "the generator should reach the smooth load estimator");
+    }
+
     static final class Stats {
         int tokens;
         int nearTieTokens;
@@ -67,6 +91,7 @@ class ForwardMatchesReferenceTest {
         double worstOutputRatio;
         double worstGate;
         double worstLoss;
+        double worstLossRatio;
     }
 
     static void check(MoeCase c, MoeForward got, Stats stats) {
@@ -77,7 +102,7 @@ class ForwardMatchesReferenceTest {
         Routing routing = got.routing();
         int e = c.config().experts();
         int k = c.config().topK();
-        double[] z = want.router().logits();
+        double[] z = want.router().keys();
         double maxZ = 0;
         for (double v : z) {
             maxZ = Math.max(maxZ, Math.abs(v));
@@ -161,12 +186,30 @@ class ForwardMatchesReferenceTest {
             }
         }
         double lossN = (tokens + e + 2.0 * d + 16) * U * amp * amp;
+        double noisyAmp = GradientTolerance.noisyAmplification(adopted.router(), tokens, e, k);
         double[][] pairs = {{got.losses().aux(), adopted.losses().aux()}, {got.losses().z(), adopted.losses().z()},
+            {got.losses().importance(), adopted.losses().importance()}, {got.losses().load(), adopted.losses().load()},
             {got.losses().total(), adopted.losses().total()}};
-        String[] names = {"aux", "z", "total"};
+        String[] names = {"aux", "z", "importance", "load", "total"};
+        LossWeights w = c.config().losses();
         for (int i = 0; i < pairs.length; i++) {
             double err = Math.abs(pairs[i][0] - pairs[i][1]);
             double tol = lossN * (Math.abs(pairs[i][1]) + 1e-6);
+            // cv² losses: inputs (sums of T gates or P values) off by a relative lossN·E (importance) or lossN·E·noisyAmp (load)
+            double impTol = GradientTolerance.ofCvSquared(lossN * e, adopted.losses().importance());
+            double loadTol = GradientTolerance.ofCvSquared(lossN * e * noisyAmp, adopted.losses().load());
+            if (i == 2) {
+                tol = impTol;
+            }
+            if (i == 3) {
+                tol = loadTol;
+            }
+            if (i == 4) {
+                tol += w.importance() * impTol + w.load() * loadTol;
+            }
+            if (tol > 0) {
+                stats.worstLossRatio = Math.max(stats.worstLossRatio, err / tol);
+            }
             stats.worstLoss = Math.max(stats.worstLoss, err / Math.max(Math.abs(pairs[i][1]), 1e-30));
             if (!(err <= tol)) {
                 fail("loss " + names[i] + ": OpenCL " + pairs[i][0] + ", reference " + pairs[i][1] + " > tolerance " + tol);

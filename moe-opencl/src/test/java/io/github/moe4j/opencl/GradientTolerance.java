@@ -20,6 +20,14 @@ package io.github.moe4j.opencl;
  * and p multiplied by up to 1 + max|z| (as in the forward test). Each element is allowed
  * {@code n·u·(1 + max|z|)·(|want| + max|want over the tensor|)}, the second term standing for the
  * magnitudes of terms that cancelled in the reductions (a gradient is a signed sum).
+ *
+ * <p>Noisy top-k with the smooth load adds \( P = \Phi(u) \), \( u = (z_i - \mathrm{thr}) / \sigma_i \):
+ * an absolute error δ in z or thr (each about n·u·|value|) moves u by δ/σ, and the density
+ * \( \phi(u) \) and \( \Phi(u) \) by a relative \( (1 + |u|)\,\delta/\sigma \). So such cases multiply the
+ * amplification by {@link #noisyAmplification} = \( 1 + \max (1 + |u|)(|z_i| + |\mathrm{thr}|)/\sigma_i \) over the
+ * (t, i) with |u| ≤ 8 (beyond, \( \phi(u) &lt; 10^{-14} \) and nothing measurable is left).
+ * The cv² losses (\( \mathrm{var}/\mu^2 \)) turn a relative error δ of their E inputs into at most
+ * \( 2\delta(|\mathrm{cv}^2| + \sqrt{|\mathrm{cv}^2|}) \) absolute ({@link #ofCvSquared}).
  */
 final class GradientTolerance {
     static final double U = Math.ulp(1.0f) / 2;
@@ -29,6 +37,33 @@ final class GradientTolerance {
     /** The rounding-chain length n for a call. */
     static double chain(int d, int h, int tokens, int experts, int k) {
         return 2.0 * d + 2.0 * h + tokens + 2.0 * experts + 2.0 * k + 32;
+    }
+
+    /** The extra amplification of noisy top-k's smooth load (1 without it), from the reference's router output. */
+    static double noisyAmplification(io.github.moe4j.reference.RouterOutput r, int tokens, int experts, int k) {
+        if (r.probInTopK() == null) {
+            return 1;
+        }
+        double worst = 0;
+        for (int t = 0; t < tokens; t++) {
+            int[] order = io.github.moe4j.reference.TopK.ofRow(r.keys(), t * experts, experts, k + 1);
+            double in = r.keys()[t * experts + order[k]];
+            double out = r.keys()[t * experts + order[k - 1]];
+            for (int i = 0; i < experts; i++) {
+                double thr = r.keys()[t * experts + i] > in ? in : out;
+                double sigma = r.noiseStd()[t * experts + i];
+                double u = (r.logits()[t * experts + i] - thr) / sigma;
+                if (Math.abs(u) <= 8) {
+                    worst = Math.max(worst, (1 + Math.abs(u)) * (Math.abs(r.logits()[t * experts + i]) + Math.abs(thr)) / sigma);
+                }
+            }
+        }
+        return 1 + worst;
+    }
+
+    /** The allowed |got − want| of a cv² loss whose inputs carry a relative error {@code delta}. */
+    static double ofCvSquared(double delta, double want) {
+        return 2 * delta * (Math.abs(want) + Math.sqrt(Math.abs(want)) + 1e-6);
     }
 
     /** The allowed |got − want| of one element. */
