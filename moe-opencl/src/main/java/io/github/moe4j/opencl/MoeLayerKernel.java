@@ -88,6 +88,8 @@ final class MoeLayerKernel extends Kernel {
     // router kinds
     static final int ROUTER_TOKEN_CHOICE = 0;
     static final int ROUTER_NOISY_TOP_K = 1;
+    /** Expert choice: topK is E, assignment (t, e) is expert e's, and only the taken ones keep selected = e. */
+    static final int ROUTER_EXPERT_CHOICE = 2;
 
     // activation codes (the gated kinds use their base nonlinearity and set gated = 1)
     static final int ACT_RELU = 0;
@@ -105,6 +107,8 @@ final class MoeLayerKernel extends Kernel {
     static final int PRIORITY_TOKEN_MAJOR = 1;
     static final int PRIORITY_BATCH_PRIORITIZED = 2;
     static final int PRIORITY_GATE_VALUE = 3;
+    /** Expert choice: per expert by (s descending, token); the slot is the position. */
+    static final int PRIORITY_EXPERT_CHOICE = 4;
 
     // aux normalisations
     static final int AUX_TOP1 = 0;
@@ -462,6 +466,9 @@ final class MoeLayerKernel extends Kernel {
             routed = 0;
         }
         int ranks = topK + smoothLoad;
+        if (routerKind == ROUTER_EXPERT_CHOICE) {
+            ranks = 0;
+        }
         int stride = topK + 1;
         for (int r = 0; r < ranks; r++) {
             int best = -1;
@@ -485,7 +492,10 @@ final class MoeLayerKernel extends Kernel {
         for (int r = 0; r < topK; r++) {
             int chosen = -1;
             if (routed == 1) {
-                chosen = topOrder[t * stride + r];
+                chosen = r;
+                if (routerKind != ROUTER_EXPERT_CHOICE) {
+                    chosen = topOrder[t * stride + r];
+                }
             }
             selected[t * topK + r] = chosen;
             policyDropped[t * topK + r] = 0;
@@ -503,6 +513,7 @@ final class MoeLayerKernel extends Kernel {
             }
         }
         if (routed == 1) {
+            // expert choice: every expert is a candidate; the gate is s = p
             float mS = keys[row + selected[t * topK]];
             float sumS = 0f;
             for (int r = 0; r < topK; r++) {
@@ -634,9 +645,14 @@ final class MoeLayerKernel extends Kernel {
         int kept = 0;
         for (int a = g * groupSize * topK; a < (g + 1) * groupSize * topK; a++) {
             if (selected[a] == e) {
-                load++;
+                if (routerKind != ROUTER_EXPERT_CHOICE) {
+                    load++;
+                }
                 if (slot[a] >= 0) {
                     kept++;
+                    if (routerKind == ROUTER_EXPERT_CHOICE) {
+                        load++;
+                    }
                 }
             }
         }
@@ -706,6 +722,11 @@ final class MoeLayerKernel extends Kernel {
                 assignmentOfRow[dispatchRow] = a;
             }
             rowOf[a] = dispatchRow;
+            if (routerKind == ROUTER_EXPERT_CHOICE) {
+                if (slot[a] < 0) {
+                    selected[a] = -1;
+                }
+            }
         }
     }
 
@@ -1352,6 +1373,14 @@ final class MoeLayerKernel extends Kernel {
         }
         if (routerKind == ROUTER_NOISY_TOP_K) {
             backNoisy(t);
+        }
+        if (routerKind == ROUTER_EXPERT_CHOICE) {
+            // routeExpertChoice: gate[t, e] = s[t, e] for a taken token
+            for (int e = 0; e < experts; e++) {
+                if (slot[t * topK + e] >= 0) {
+                    dProbs[row + e] += dGate[t * topK + e];
+                }
+            }
         }
         if (routerKind == ROUTER_TOKEN_CHOICE && selected[t * topK] >= 0) {
             if (gateMode == GATES_NONE) {

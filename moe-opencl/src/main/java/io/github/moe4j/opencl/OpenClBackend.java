@@ -2,6 +2,7 @@ package io.github.moe4j.opencl;
 
 import com.aparapi.device.OpenCLDevice;
 import io.github.moe4j.api.Checks;
+import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.MoeBackend;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeLayer;
@@ -26,7 +27,8 @@ import java.util.Set;
  * policy, Switch jitter, routing groups, padding masks, every expert activation, router and expert
  * biases, and the aux and z losses, forward and backward (with {@link io.github.moe4j.api.Freeze}
  * groups skipped), and noisy top-k gating (learned or no noise, the smooth load estimator, the
- * importance and load losses), forward and backward. Declined by {@link #supports}: expert-choice routing.
+ * importance and load losses) and expert-choice routing, forward and backward. {@link #supports}
+ * declines nothing that moe-api can express today (a router type added later is declined by name).
  *
  * <p>Thread-safe; its layers are not. {@link #close()} disposes every layer's kernels; closing
  * twice is harmless.
@@ -55,9 +57,10 @@ public final class OpenClBackend implements MoeBackend {
     @Override
     public Support supports(MoeConfig config) {
         Checks.requireNonNull(config, "config");
-        if (!(config.router() instanceof TokenChoiceRouterConfig) && !(config.router() instanceof NoisyTopKRouterConfig)) {
-            return Support.no(config.router().getClass().getSimpleName().replace("Config", "")
-                    + " routing is not implemented on the OpenCL backend yet (token-choice top-k is; moe4j issue 5)."
+        if (!(config.router() instanceof TokenChoiceRouterConfig) && !(config.router() instanceof NoisyTopKRouterConfig)
+                && !(config.router() instanceof ExpertChoiceRouterConfig)) {
+            return Support.no(config.router().getClass().getSimpleName()
+                    + " routing is not implemented on the OpenCL backend (token choice, noisy top-k and expert choice are)."
                     + " Hint: use the reference backend for this router");
         }
         return Support.YES;

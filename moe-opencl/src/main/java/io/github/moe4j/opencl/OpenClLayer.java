@@ -4,6 +4,7 @@ import com.aparapi.device.OpenCLDevice;
 import io.github.moe4j.api.Activation;
 import io.github.moe4j.api.AuxNormalization;
 import io.github.moe4j.api.Checks;
+import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.Freeze;
 import io.github.moe4j.api.GateNormalization;
@@ -61,7 +62,7 @@ final class OpenClLayer implements MoeLayer {
         k.modelDim = config.modelDim();
         k.hiddenDim = config.hiddenDim();
         k.experts = config.experts();
-        k.topK = config.topK();
+        k.topK = config.choicesPerToken();
         k.activation = activationCode(config.activation());
         k.gated = config.activation().isGated() ? 1 : 0;
         if (config.router() instanceof TokenChoiceRouterConfig router) {
@@ -71,6 +72,10 @@ final class OpenClLayer implements MoeLayer {
                     : MoeLayerKernel.GATES_RENORMALIZE_AFTER;
             k.jitterFeedsExperts = router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS ? 1 : 0;
             k.secondExpertThreshold = (float) router.secondExpertPolicy().threshold();
+        } else if (config.router() instanceof ExpertChoiceRouterConfig) {
+            k.routerKind = MoeLayerKernel.ROUTER_EXPERT_CHOICE;
+            k.gateMode = MoeLayerKernel.GATES_NONE;
+            k.secondExpertThreshold = 1f;
         } else {
             // noisy top-k: G = softmax over the selected H, a dropped choice's gate zeroed (like renormalising before capacity)
             NoisyTopKRouterConfig noisy = (NoisyTopKRouterConfig) config.router();
@@ -79,7 +84,8 @@ final class OpenClLayer implements MoeLayer {
             k.noiseEpsilon = (float) noisy.noiseEpsilon();
             k.secondExpertThreshold = 1f;
         }
-        k.priority = priorityCode(config.priority());
+        k.priority = config.router() instanceof ExpertChoiceRouterConfig ? MoeLayerKernel.PRIORITY_EXPERT_CHOICE
+                : priorityCode(config.priority());
         k.auxNormalization = auxCode(config.losses().auxNormalization());
         k.hasRouterBias = config.routerBias() ? 1 : 0;
         k.hasExpertBias = config.expertBias() ? 1 : 0;
@@ -188,7 +194,7 @@ final class OpenClLayer implements MoeLayer {
         options.validate(tokens);
         RouterNoise noise = options.noiseFor(config, tokens);
         int e = config.experts();
-        int topK = config.topK();
+        int topK = config.choicesPerToken();
         int groups = options.groups();
         int groupSize = tokens / groups;
         int capacity = groupSize == 0 ? 0 : config.capacityPerExpert(groupSize);
@@ -323,7 +329,7 @@ final class OpenClLayer implements MoeLayer {
         int d = config.modelDim();
         int h = config.hiddenDim();
         int e = config.experts();
-        int m = tokens * config.topK();
+        int m = tokens * config.choicesPerToken();
         k.x = new float[tokens * d];
         k.jitter = new float[1];
         k.uniforms = new float[1];
@@ -360,7 +366,7 @@ final class OpenClLayer implements MoeLayer {
         k.rawStd = learned ? new float[tokens * e] : new float[1];
         k.sigma = learned ? new float[tokens * e] : new float[1];
         k.probInTopK = learned ? new float[tokens * e] : new float[1];
-        k.topOrder = new int[tokens * (config.topK() + 1)];
+        k.topOrder = new int[tokens * (config.choicesPerToken() + 1)];
         k.importance = new float[groups * e];
         k.loadVector = new float[groups * e];
         allocatedTokens = tokens;
@@ -371,7 +377,7 @@ final class OpenClLayer implements MoeLayer {
         int d = config.modelDim();
         int h = config.hiddenDim();
         int e = config.experts();
-        int m = tokens * config.topK();
+        int m = tokens * config.choicesPerToken();
         if (k.dY.length != tokens * d || k.dX.length != tokens * d) {
             k.dY = new float[tokens * d];
             k.dExpertInput = new float[tokens * d];
@@ -476,6 +482,9 @@ final class OpenClLayer implements MoeLayer {
         k.auxCoefficient = (float) (config.losses().aux() / groups);
         k.zCoefficient = (float) (config.losses().z() / groups);
         boolean noisy = config.router() instanceof NoisyTopKRouterConfig;
+        if (!(config.router() instanceof TokenChoiceRouterConfig)) {
+            k.auxCoefficient = 0f;
+        }
         if (noisy) {
             k.auxCoefficient = 0f;
             k.importanceCoefficient = (float) (config.losses().importance() / groups);
@@ -505,7 +514,7 @@ final class OpenClLayer implements MoeLayer {
                 phases.add(MoeLayerKernel.GRAD_NOISE);
             }
         }
-        long work = Math.max((long) e * d * h, (long) tokens * config.topK() * h);
+        long work = Math.max((long) e * d * h, (long) tokens * config.choicesPerToken() * h);
         int global = (int) Math.min(Integer.MAX_VALUE, Math.max(globalSize(k, tokens, groups),
                 (work + MoeLayerKernel.LOCAL_SIZE - 1) / MoeLayerKernel.LOCAL_SIZE * MoeLayerKernel.LOCAL_SIZE));
         if (work > Integer.MAX_VALUE - MoeLayerKernel.LOCAL_SIZE) {
@@ -514,8 +523,8 @@ final class OpenClLayer implements MoeLayer {
         launch(k, phases.stream().mapToInt(Integer::intValue).toArray(), global, "the backward pass");
         k.get(k.slot);
         k.get(k.selected);
-        if (!Arrays.equals(Arrays.copyOf(k.slot, tokens * config.topK()), f.routing().slots())
-                || !Arrays.equals(Arrays.copyOf(k.selected, tokens * config.topK()), f.routing().experts2d())) {
+        if (!Arrays.equals(Arrays.copyOf(k.slot, tokens * config.choicesPerToken()), f.routing().slots())
+                || !Arrays.equals(Arrays.copyOf(k.selected, tokens * config.choicesPerToken()), f.routing().experts2d())) {
             throw new IllegalStateException("replaying the forward for backward routed differently on " + description
                     + "; the device is not deterministic, so its gradients cannot be trusted");
         }

@@ -83,6 +83,27 @@ class BackwardMatchesReferenceTest {
         assertTrue(worst.containsKey("noiseRouter"), "the generator should reach W_noise: " + worst.keySet());
     }
 
+    /** Expert choice: the gates are s = softmax(z) of the taken (token, expert) pairs; the z loss too. */
+    @Test
+    void expertChoiceBackwardMatchesReference() {
+        OpenClBackend backend = OpenClTestSupport.backend();
+        Map<String, double[]> worst = new LinkedHashMap<>();
+        for (int i = 0; i < CASES / 2; i++) {
+            MoeCase c = MoeCase.randomExpertChoice(0xbac2000L + i);
+            Set<Freeze> frozen = FREEZES[i % FREEZES.length];
+            try (MoeLayer layer = backend.createLayer(c.config(), c.weights())) {
+                check(c, layer, frozen, new SplittableRandom(i), worst);
+            } catch (AssertionError e) {
+                throw new AssertionError(c + ", frozen " + frozen + ": " + e.getMessage(), e);
+            }
+        }
+        StringBuilder s = new StringBuilder("[moe-opencl tests] expert choice backward, " + CASES / 2
+                + " cases; worst error (fraction of tolerance):");
+        worst.forEach((k, v) -> s.append(String.format(" %s %.3g (%.3g)", k, v[0], v[1])));
+        System.out.println(s);
+        assertTrue(worst.containsKey("router") && worst.containsKey("wIn"), "the generator should reach the router and experts");
+    }
+
     static Tensor randomDy(SplittableRandom r, int tokens, int d) {
         float[] dy = new float[tokens * d];
         for (int j = 0; j < dy.length; j++) {
@@ -110,7 +131,7 @@ class BackwardMatchesReferenceTest {
         if (config.router() instanceof io.github.moe4j.api.NoisyTopKRouterConfig) {
             maxZ = (1 + maxZ) * noisy * config.experts() - 1;
         }
-        double n = GradientTolerance.chain(d, config.hiddenDim(), tokens, config.experts(), config.topK());
+        double n = GradientTolerance.chain(d, config.hiddenDim(), tokens, config.experts(), config.choicesPerToken());
         compare("input", got.input(), want.input(), n, maxZ, worst);
         compare("router", got.router(), want.router(), n, maxZ, worst);
         compare("routerBias", got.routerBias(), want.routerBias(), n, maxZ, worst);

@@ -4,6 +4,7 @@ import io.github.moe4j.api.Activation;
 import io.github.moe4j.api.AuxNormalization;
 import io.github.moe4j.api.Capacity;
 import io.github.moe4j.api.CapacityBase;
+import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.GateNormalization;
 import io.github.moe4j.api.LossWeights;
@@ -113,6 +114,25 @@ record MoeCase(long seed, MoeConfig config, MoeWeights weights, Tensor input, Fo
             options = options.withPaddingMask(base.options().paddingMask());
         }
         return new MoeCase(seed, config, weights, base.input(), options, false);
+    }
+
+    /**
+     * One random expert-choice case (SPEC §7): C from a capacity factor (some rounding to more than
+     * the group, some to one token), z loss on or off, and {@link #random}'s spread of experts,
+     * dims, activations, biases, groups and padding.
+     */
+    static MoeCase randomExpertChoice(long seed) {
+        MoeCase base = random(seed);
+        SplittableRandom r = new SplittableRandom(~seed ^ 0xec);
+        MoeConfig b = base.config();
+        Capacity capacity = Capacity.factor(new double[] {0.25, 0.5, 1.0, 2.0, 8.0}[r.nextInt(5)], CapacityBase.TOKENS,
+                Rounding.values()[r.nextInt(Rounding.values().length)], 1);
+        MoeConfig config = MoeConfig.builder().modelDim(b.modelDim()).hiddenDim(b.hiddenDim()).experts(b.experts())
+                .activation(b.activation()).router(new ExpertChoiceRouterConfig()).capacity(capacity)
+                .losses(LossWeights.of().z(r.nextBoolean() ? 0.001 : 0)).routerBias(b.routerBias()).expertBias(b.expertBias())
+                .padding(b.padding()).build();
+        MoeWeights weights = MoeWeights.random(config, r.nextLong());
+        return new MoeCase(seed, config, weights, base.input(), base.options(), false);
     }
 
     /** Router column e+1 := column e (and the bias), so experts e and e+1 tie exactly. */
