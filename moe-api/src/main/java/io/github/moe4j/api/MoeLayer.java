@@ -34,6 +34,9 @@ public interface MoeLayer extends AutoCloseable {
      * @param forward the result of this layer's {@link #forward}
      * @param dOutput [T, d], the gradient of the loss with respect to the output
      * @param frozen  parameter groups that get no gradient (their work is skipped)
+     * @throws UnsupportedOperationException if the backend's {@link MoeBackend#supports} says
+     *                                       {@link Support#backward()} is false for this
+     *                                       configuration, with its reason
      */
     MoeGradients backward(MoeForward forward, Tensor dOutput, Set<Freeze> frozen);
 

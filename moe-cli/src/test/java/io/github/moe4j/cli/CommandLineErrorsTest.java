@@ -59,10 +59,10 @@ class CommandLineErrorsTest {
 
     @Test
     void unknownBackendGivesExitCode1AndNamesIt() {
-        CliRun run = CliRun.of("demo", "--backend", "cuda");
+        CliRun run = CliRun.of("demo", "--backend", "tpu");
 
         assertEquals(1, run.exitCode(), run::describe);
-        assertTrue(oneLineError(run).startsWith("moe4j demo: no backend named 'cuda' on the class path; found ["), run::describe);
+        assertTrue(oneLineError(run).startsWith("moe4j demo: no backend named 'tpu' on the class path; found ["), run::describe);
     }
 
     @Test

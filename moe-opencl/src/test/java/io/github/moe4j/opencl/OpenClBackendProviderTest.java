@@ -60,6 +60,7 @@ class OpenClBackendProviderTest {
         for (MoeConfig c : new MoeConfig[] {small(), noisy, expertChoice}) {
             Support s = b.supports(c);
             assertTrue(s.supported(), s.reason());
+            assertTrue(s.backward(), "backward is implemented for every router: " + s.reason());
             b.createLayer(c, MoeWeights.random(c, 1)).close();
         }
     }

@@ -1,0 +1,415 @@
+package io.github.moe4j.cuda;
+
+import io.github.moe4j.api.Activation;
+import io.github.moe4j.api.AuxNormalization;
+import io.github.moe4j.api.Checks;
+import io.github.moe4j.api.ForwardOptions;
+import io.github.moe4j.api.Freeze;
+import io.github.moe4j.api.GateNormalization;
+import io.github.moe4j.api.MoeConfig;
+import io.github.moe4j.api.MoeForward;
+import io.github.moe4j.api.MoeGradients;
+import io.github.moe4j.api.MoeLayer;
+import io.github.moe4j.api.MoeLosses;
+import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NonFiniteException;
+import io.github.moe4j.api.PaddingPolicy;
+import io.github.moe4j.api.Priority;
+import io.github.moe4j.api.RenormTiming;
+import io.github.moe4j.api.RouterNoise;
+import io.github.moe4j.api.Routing;
+import io.github.moe4j.api.SecondExpertPolicy;
+import io.github.moe4j.api.Tensor;
+import io.github.moe4j.api.TokenChoiceRouterConfig;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * A token-choice MoE layer on the device. Its weights are uploaded once and stay resident; each
+ * forward borrows scratch memory from the backend's pool and gives it back on every path.
+ *
+ * <p>Forward, stage by stage (the kernel files name the reference method each stage mirrors;
+ * {@code ReferenceLayer} is the oracle):
+ * <ol>
+ * <li>router: jitter ({@code multiply_elementwise}), \( z = \tilde{x} W_r \) (GEMM), bias,
+ *     softmax, top-k and gates before capacity ({@code router_softmax_topk});</li>
+ * <li>capacity: slots per (group, expert) in priority order ({@code assign_slots}), gates after
+ *     capacity; the host reads the [G, E] kept counts (the one mid-forward copy) to size the
+ *     expert GEMMs;</li>
+ * <li>dispatch: rows grouped by expert, then group and slot ({@code dispatch_rows}, {@code gather_rows});</li>
+ * <li>experts: per expert \( W_{in} \) (and \( W_{gate} \)) GEMM, activation, \( W_{out} \) GEMM;</li>
+ * <li>combine: each token gathers its kept outputs in rank order ({@code combine_gather});</li>
+ * <li>losses: aux and z per group ({@code losses.cu}), averaged over groups on the host.</li>
+ * </ol>
+ * Not thread-safe (by the {@link MoeLayer} contract).
+ */
+final class CudaLayer implements MoeLayer {
+    // T = tokens, d = model dim, h = hidden dim, E = experts, k = experts per token, G = groups, N = kept rows
+
+    private final CudaBackend backend;
+    private final MoeConfig config;
+    private final TokenChoiceRouterConfig router;
+    private final List<DeviceBuffer> resident = new ArrayList<>();
+    private final DeviceBuffer wRouter;
+    private final DeviceBuffer bRouter;
+    private final DeviceBuffer wIn;
+    private final DeviceBuffer wGate;
+    private final DeviceBuffer wOut;
+    private final DeviceBuffer bIn;
+    private final DeviceBuffer bOut;
+    private boolean closed;
+
+    /** Uploads the weights (already validated); frees what it uploaded if an upload fails. */
+    CudaLayer(CudaBackend backend, MoeConfig config, MoeWeights w) {
+        this.backend = backend;
+        this.config = config;
+        this.router = (TokenChoiceRouterConfig) config.router();
+        try {
+            wRouter = upload(w.router());
+            bRouter = upload(w.routerBias());
+            wIn = upload(w.wIn());
+            wGate = upload(w.wGate());
+            wOut = upload(w.wOut());
+            bIn = upload(w.bIn());
+            bOut = upload(w.bOut());
+        } catch (RuntimeException e) {
+            freeResident();
+            throw e;
+        }
+    }
+
+    private DeviceBuffer upload(Tensor t) {
+        if (t == null) {
+            return null;
+        }
+        DeviceRuntime rt = backend.runtime();
+        DeviceBuffer b = rt.allocate(4L * Math.max(1, t.size()));
+        resident.add(b);
+        rt.copyIn(t.toArray(), b);
+        return b;
+    }
+
+    @Override
+    public MoeConfig config() {
+        return config;
+    }
+
+    @Override
+    public MoeForward forward(Tensor input, ForwardOptions options) {
+        Checks.requireNonNull(input, "input");
+        Checks.requireNonNull(options, "options");
+        if (input.rank() != 2) {
+            throw new IllegalArgumentException("input has shape " + java.util.Arrays.toString(input.shape())
+                    + " but [tokens, modelDim] with modelDim = " + config.modelDim() + " was expected");
+        }
+        int tokens = input.dim(0);
+        input.requireShape("input", "[tokens, modelDim]", tokens, config.modelDim()).requireFinite("input");
+        options.validate(tokens);
+        RouterNoise noise = options.noiseFor(config, tokens);
+        long biggest = (long) tokens * Math.max(config.modelDim(), Math.max(config.hiddenDim(), config.experts())) * config.topK();
+        if (biggest > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("tokens = " + tokens + " is too many for one call of the cuda backend: "
+                    + "tokens * max(d, h, E) * k = " + biggest + " exceeds 2^31 - 1 (Hint: split the batch)");
+        }
+        synchronized (backend.lock()) {
+            requireOpen();
+            try (Scratch s = new Scratch(backend.pool())) {
+                return run(s, input, options, noise, tokens);
+            }
+        }
+    }
+
+    /** Borrowed pool buffers of one call, all given back by {@link #close()}. */
+    private static final class Scratch implements AutoCloseable {
+        private final BufferPool pool;
+        private final List<DeviceBuffer> taken = new ArrayList<>();
+
+        Scratch(BufferPool pool) {
+            this.pool = pool;
+        }
+
+        /** A buffer of n 4-byte elements (at least one). */
+        DeviceBuffer take(long n) {
+            DeviceBuffer b = pool.acquire(4 * Math.max(1, n));
+            taken.add(b);
+            return b;
+        }
+
+        @Override
+        public void close() {
+            for (DeviceBuffer b : taken) {
+                pool.release(b);
+            }
+            taken.clear();
+        }
+    }
+
+    private MoeForward run(Scratch s, Tensor input, ForwardOptions options, RouterNoise noise, int tokens) {
+        DeviceRuntime rt = backend.runtime();
+        int d = config.modelDim();
+        int h = config.hiddenDim();
+        int e = config.experts();
+        int k = config.topK();
+        int groups = options.groups();
+        int gs = tokens / groups;
+        int capacity = gs == 0 ? 0 : config.capacityPerExpert(gs);
+        if (tokens == 0) {
+            Routing empty = new Routing(0, e, k, groups, capacity, new int[0], new float[0], new int[0], new int[e], new int[e]);
+            return new CudaForward(this, Tensor.zeros(0, d), empty, MoeLosses.weighted(0, 0, 0, 0, config.losses()));
+        }
+        int capacityArg = (int) Math.min(capacity, (long) gs * k);
+        int[] real = new int[tokens];
+        int[] routed = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            real[t] = options.paddingMask() == null || options.paddingMask().get(t) == 1f ? 1 : 0;
+            routed[t] = real[t] == 1 || config.padding() == PaddingPolicy.ROUTED ? 1 : 0;
+        }
+        DeviceBuffer dummy = s.take(1);
+
+        // Stage 1: router
+        DeviceBuffer x = s.take((long) tokens * d);
+        rt.copyIn(input.toArray(), x);
+        DeviceBuffer routerIn = x;
+        DeviceBuffer expertIn = x;
+        if (noise.jitter() != null) {
+            DeviceBuffer u = s.take((long) tokens * d);
+            rt.copyIn(noise.jitter().toArray(), u);
+            DeviceBuffer jittered = s.take((long) tokens * d);
+            rt.launch(Kernel.MULTIPLY_ELEMENTWISE, Grid.linear((long) tokens * d), x, u, jittered, tokens * d);
+            routerIn = jittered;
+            if (router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS) {
+                expertIn = jittered;
+            }
+        }
+        DeviceBuffer logits = s.take((long) tokens * e);
+        rt.gemm(tokens, e, d, routerIn, 0, wRouter, 0, logits, 0);
+        if (bRouter != null) {
+            rt.launch(Kernel.ADD_ROW_BIAS, Grid.linear((long) tokens * e), logits, bRouter, tokens, e);
+        }
+        DeviceBuffer routedBuf = s.take(tokens);
+        rt.copyIn(routed, routedBuf);
+        DeviceBuffer realBuf = s.take(tokens);
+        rt.copyIn(real, realBuf);
+        boolean randomSecond = router.secondExpertPolicy().kind() == SecondExpertPolicy.Kind.RANDOM && noise.secondExpertUniform() != null;
+        DeviceBuffer uniform = dummy;
+        if (randomSecond) {
+            uniform = s.take(tokens);
+            rt.copyIn(noise.secondExpertUniform().toArray(), uniform);
+        }
+        DeviceBuffer probs = s.take((long) tokens * e);
+        DeviceBuffer selected = s.take((long) tokens * k);
+        DeviceBuffer gateBefore = s.take((long) tokens * k);
+        DeviceBuffer priorityGate = s.take((long) tokens * k);
+        DeviceBuffer ask = s.take((long) tokens * k);
+        DeviceBuffer top1 = s.take(tokens);
+        DeviceBuffer lse = s.take(tokens);
+        DeviceBuffer status = s.take(1);
+        rt.copyIn(new int[] {Integer.MAX_VALUE}, status);
+        boolean renormalize = router.gates() == GateNormalization.RENORMALIZE;
+        boolean after = renormalize && router.renormTiming() == RenormTiming.AFTER_CAPACITY;
+        boolean byProb = !renormalize || after;
+        rt.launch(Kernel.ROUTER_SOFTMAX_TOPK, Grid.linear(tokens), logits, routedBuf, uniform, probs, selected, gateBefore,
+                priorityGate, ask, top1, lse, status, tokens, e, k, renormalize ? 1 : 0, byProb ? 1 : 0, randomSecond ? 1 : 0,
+                randomSecond ? (float) router.secondExpertPolicy().threshold() : 1f);
+
+        // Stage 2: capacity
+        DeviceBuffer order = dummy;
+        if (config.priority() == Priority.BATCH_PRIORITIZED) {
+            order = s.take(tokens);
+            rt.launch(Kernel.BPR_TOKEN_ORDER, Grid.linear(tokens), top1, order, tokens, gs);
+        }
+        DeviceBuffer slot = s.take((long) tokens * k);
+        rt.launch(Kernel.FILL_INT, Grid.linear((long) tokens * k), slot, -1, tokens * k);
+        DeviceBuffer loadGE = s.take((long) groups * e);
+        DeviceBuffer keptGE = s.take((long) groups * e);
+        rt.launch(Kernel.ASSIGN_SLOTS, Grid.linear((long) groups * e), selected, ask, priorityGate, order, slot, loadGE, keptGE,
+                tokens, e, k, groups, capacityArg, config.priority().ordinal());
+        DeviceBuffer gate = s.take((long) tokens * k);
+        rt.launch(Kernel.GATES_AFTER_CAPACITY, Grid.linear(tokens), logits, selected, gateBefore, slot, gate, tokens, e, k,
+                after ? 1 : 0);
+        int[] statusHost = new int[1];
+        rt.copyOut(status, statusHost);
+        if (statusHost[0] != Integer.MAX_VALUE) {
+            float[] z = new float[tokens * e];
+            rt.copyOut(logits, z);
+            throw new NonFiniteException("router logits", statusHost[0], new int[] {tokens, e}, z[statusHost[0]]);
+        }
+        int[] keptHost = new int[groups * e];
+        rt.copyOut(keptGE, keptHost);
+        int[] rowBase = new int[groups * e];
+        int[] expertStart = new int[e + 1];
+        int rows = 0;
+        for (int ex = 0; ex < e; ex++) {
+            expertStart[ex] = rows;
+            for (int g = 0; g < groups; g++) {
+                rowBase[g * e + ex] = rows;
+                rows += keptHost[g * e + ex];
+            }
+        }
+        expertStart[e] = rows;
+
+        // Stage 3: dispatch
+        DeviceBuffer rowBaseBuf = s.take((long) groups * e);
+        rt.copyIn(rowBase, rowBaseBuf);
+        DeviceBuffer rowOf = s.take((long) tokens * k);
+        DeviceBuffer rowExpert = s.take(rows);
+        rt.launch(Kernel.DISPATCH_ROWS, Grid.linear((long) tokens * k), selected, slot, rowBaseBuf, rowOf, rowExpert, tokens, e, k, gs);
+        DeviceBuffer out = dummy;
+        if (rows > 0) {
+            DeviceBuffer xd = s.take((long) rows * d);
+            rt.launch(Kernel.GATHER_ROWS, Grid.linear((long) tokens * k * d), expertIn, rowOf, xd, tokens, k, d);
+
+            // Stage 4: experts
+            Activation act = config.activation();
+            DeviceBuffer hidden = s.take((long) rows * h);
+            DeviceBuffer linear = act.isGated() ? s.take((long) rows * h) : hidden;
+            for (int ex = 0; ex < e; ex++) {
+                int n = expertStart[ex + 1] - expertStart[ex];
+                long r0 = expertStart[ex];
+                rt.gemm(n, h, d, xd, r0 * d, wIn, (long) ex * d * h, hidden, r0 * h);
+                if (act.isGated()) {
+                    rt.gemm(n, h, d, xd, r0 * d, wGate, (long) ex * d * h, linear, r0 * h);
+                }
+            }
+            rt.launch(Kernel.EXPERT_ACTIVATION, Grid.linear((long) rows * h), hidden, linear, bIn == null ? dummy : bIn, rowExpert,
+                    rows, h, activationKind(act), act.isGated() ? 1 : 0, bIn == null ? 0 : 1);
+            out = s.take((long) rows * d);
+            for (int ex = 0; ex < e; ex++) {
+                int n = expertStart[ex + 1] - expertStart[ex];
+                long r0 = expertStart[ex];
+                rt.gemm(n, d, h, hidden, r0 * h, wOut, (long) ex * h * d, out, r0 * d);
+            }
+        }
+
+        // Stage 5: combine
+        DeviceBuffer y = s.take((long) tokens * d);
+        rt.launch(Kernel.COMBINE_GATHER, Grid.linear((long) tokens * d), out, rowOf, selected, gate, bOut == null ? dummy : bOut, y,
+                tokens, k, d, bOut == null ? 0 : 1);
+
+        // Stage 6: losses
+        DeviceBuffer stats = s.take(2L * groups * e);
+        rt.launch(Kernel.LOSS_EXPERT_STATS, Grid.linear((long) groups * e), selected, probs, realBuf, stats, tokens, e, k, groups,
+                normalizationKind(config.losses().auxNormalization()));
+        DeviceBuffer auxG = s.take(groups);
+        DeviceBuffer zG = s.take(groups);
+        rt.launch(Kernel.LOSS_GROUP_TOTALS, Grid.linear(groups), stats, lse, realBuf, auxG, zG, tokens, e, groups);
+
+        // Back to the host
+        float[] yHost = new float[tokens * d];
+        rt.copyOut(y, yHost);
+        int[] selectedHost = new int[tokens * k];
+        rt.copyOut(selected, selectedHost);
+        float[] gateHost = new float[tokens * k];
+        rt.copyOut(gate, gateHost);
+        int[] slotHost = new int[tokens * k];
+        rt.copyOut(slot, slotHost);
+        int[] loadHost = new int[groups * e];
+        rt.copyOut(loadGE, loadHost);
+        float[] auxHost = new float[groups];
+        rt.copyOut(auxG, auxHost);
+        float[] zHost = new float[groups];
+        rt.copyOut(zG, zHost);
+        int[] load = new int[e];
+        int[] kept = new int[e];
+        for (int g = 0; g < groups; g++) {
+            for (int ex = 0; ex < e; ex++) {
+                load[ex] += loadHost[g * e + ex];
+                kept[ex] += keptHost[g * e + ex];
+            }
+        }
+        double aux = 0;
+        double z = 0;
+        for (int g = 0; g < groups; g++) {
+            aux += auxHost[g];
+            z += zHost[g];
+        }
+        Routing routing = new Routing(tokens, e, k, groups, capacity, selectedHost, gateHost, slotHost, load, kept);
+        MoeLosses losses = MoeLosses.weighted(aux / groups, z / groups, 0, 0, config.losses());
+        return new CudaForward(this, Tensor.of(yHost, tokens, d), routing, losses);
+    }
+
+    /** The {@code kind} argument of {@code expert_activation}: 0 RELU, 1 exact GELU, 2 tanh GELU, 3 SiLU. */
+    static int activationKind(Activation a) {
+        switch (a) {
+            case RELU:
+                return 0;
+            case GELU:
+            case GEGLU:
+                return 1;
+            case GELU_TANH:
+            case GEGLU_TANH:
+                return 2;
+            case SILU:
+            case SWIGLU:
+                return 3;
+            default:
+                throw new AssertionError(a);
+        }
+    }
+
+    /** The {@code normalization} argument of {@code loss_expert_stats}. */
+    static int normalizationKind(AuxNormalization n) {
+        switch (n) {
+            case TOP1:
+                return 0;
+            case TOPK_NORMALIZED:
+                return 1;
+            case TOPK_COUNT:
+                return 2;
+            default:
+                throw new AssertionError(n);
+        }
+    }
+
+    /**
+     * Not implemented yet.
+     *
+     * @throws UnsupportedOperationException always: the cuda backend has no backward yet (moe4j issue 6)
+     */
+    @Override
+    public MoeGradients backward(MoeForward forward, Tensor dOutput, Set<Freeze> frozen) {
+        throw new UnsupportedOperationException(NO_BACKWARD);
+    }
+
+    /** Why backward is unsupported, as {@link CudaBackend#supports} reports it and backward throws it. */
+    static final String NO_BACKWARD = "backward is not implemented by the cuda backend yet (moe4j issue 6); "
+            + "Hint: train with the reference backend and run inference on cuda";
+
+    private void requireOpen() {
+        backend.requireOpen();
+        if (closed) {
+            throw new IllegalStateException("this cuda layer is closed");
+        }
+    }
+
+    private void freeResident() {
+        RuntimeException first = null;
+        for (DeviceBuffer b : resident) {
+            try {
+                backend.runtime().free(b);
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                }
+            }
+        }
+        resident.clear();
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    /** Frees the resident weights; closing twice is harmless. */
+    @Override
+    public void close() {
+        synchronized (backend.lock()) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            backend.forget(this);
+            freeResident();
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package io.github.moe4j.cuda;
+
+/**
+ * The small device interface the CUDA backend's orchestration talks to: allocate, copy in and out,
+ * launch a kernel by name, GEMM, free. Implemented with the JCuda driver API and cuBLAS
+ * ({@link CudaDriverRuntime}, what users get) and, in this module's tests, with JOCL on OpenCL, which
+ * runs the same kernel sources with {@code moe_portable.h} prepended.
+ *
+ * <p>Buffers hold 4-byte elements (float or int). Every method throws
+ * {@link io.github.moe4j.api.MoeBackendException} naming the native error. Not thread-safe: the
+ * backend serialises all calls. Closing frees every buffer still allocated; closing twice is harmless.
+ */
+interface DeviceRuntime extends AutoCloseable {
+
+    /** The device and platform, e.g. {@code "NVIDIA L4 (sm_89), CUDA driver 12.4"}. */
+    String device();
+
+    /** Which GEMM {@link #gemm} runs, e.g. {@code "cuBLAS 12.0"} or {@code "moe4j gemm_tiled kernel"}. */
+    String gemmImplementation();
+
+    /** A new buffer of {@code bytes} bytes (at least 4). */
+    DeviceBuffer allocate(long bytes);
+
+    /** Frees a buffer of this runtime; freeing one twice is an error. */
+    void free(DeviceBuffer buffer);
+
+    /** Copies {@code src} to the start of {@code dst}. */
+    void copyIn(float[] src, DeviceBuffer dst);
+
+    /** Copies {@code src} to the start of {@code dst}. */
+    void copyIn(int[] src, DeviceBuffer dst);
+
+    /** Copies the first {@code dst.length} floats of {@code src} into {@code dst} (waits for the device). */
+    void copyOut(DeviceBuffer src, float[] dst);
+
+    /** Copies the first {@code dst.length} ints of {@code src} into {@code dst} (waits for the device). */
+    void copyOut(DeviceBuffer src, int[] dst);
+
+    /**
+     * Launches a kernel; an empty grid launches nothing.
+     *
+     * @param args in the kernel's parameter order: {@link DeviceBuffer}, {@link Integer} or {@link Float}
+     */
+    void launch(Kernel kernel, Grid grid, Object... args);
+
+    /**
+     * Row-major \( C = A B \), A [m, k] at element {@code aOffset}, B [k, n] at {@code bOffset},
+     * C [m, n] at {@code cOffset}, each contiguous. Nothing happens when m or n is 0; k = 0 gives
+     * C = 0.
+     */
+    void gemm(int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c, long cOffset);
+
+    /** How many buffers are allocated and not yet freed (for leak tests). */
+    int liveAllocations();
+
+    @Override
+    void close();
+
+    /** The portable GEMM kernel, for runtimes without a vendor GEMM. */
+    static void portableGemm(DeviceRuntime runtime, int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b,
+                             long bOffset, DeviceBuffer c, long cOffset) {
+        if (aOffset > Integer.MAX_VALUE || bOffset > Integer.MAX_VALUE || cOffset > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("gemm offsets beyond 2^31 - 1 elements are not supported by gemm_tiled");
+        }
+        runtime.launch(Kernel.GEMM_TILED, Grid.tiles(n, m), a, (int) aOffset, b, (int) bOffset, c, (int) cOffset, m, n, k);
+    }
+}

@@ -1,0 +1,55 @@
+package io.github.moe4j.cuda;
+
+/**
+ * Every kernel entry point the backend launches, with the kernel file that defines it
+ * ({@code kernels/<file>.cu}, shipped as {@code kernels/<file>.ptx}). Each file's header names the
+ * reference method it mirrors.
+ */
+enum Kernel {
+    /** Switch jitter: \( \tilde{x} = x \odot u \). */
+    MULTIPLY_ELEMENTWISE("router", "multiply_elementwise"),
+    /** Router bias: \( z \mathrel{+}= b_r \). */
+    ADD_ROW_BIAS("router", "add_row_bias"),
+    /** Softmax, top-k, gates before capacity, second-expert policy, non-finite logit check. */
+    ROUTER_SOFTMAX_TOPK("router", "router_softmax_topk"),
+    /** Fills an int buffer. */
+    FILL_INT("capacity", "fill_int"),
+    /** Batch-prioritised token order per group. */
+    BPR_TOKEN_ORDER("capacity", "bpr_token_order"),
+    /** Capacity slots per (group, expert) in priority order. */
+    ASSIGN_SLOTS("capacity", "assign_slots"),
+    /** Combine weights once dropping is known. */
+    GATES_AFTER_CAPACITY("capacity", "gates_after_capacity"),
+    /** Each kept assignment's row in the dispatch buffer. */
+    DISPATCH_ROWS("capacity", "dispatch_rows"),
+    /** Dispatch: gathers input rows per expert. */
+    GATHER_ROWS("dispatch", "gather_rows"),
+    /** Combine: gathers expert outputs per token in rank order. */
+    COMBINE_GATHER("dispatch", "combine_gather"),
+    /** The expert nonlinearity (and gate product, and input bias). */
+    EXPERT_ACTIVATION("experts", "expert_activation"),
+    /** Aux-loss statistics f and P per (group, expert). */
+    LOSS_EXPERT_STATS("losses", "loss_expert_stats"),
+    /** Aux and z loss per group. */
+    LOSS_GROUP_TOTALS("losses", "loss_group_totals"),
+    /** The portable tiled GEMM. */
+    GEMM_TILED("gemm", "gemm_tiled");
+
+    private final String file;
+    private final String entryPoint;
+
+    Kernel(String file, String entryPoint) {
+        this.file = file;
+        this.entryPoint = entryPoint;
+    }
+
+    /** The kernel file's base name, e.g. {@code "router"}. */
+    String file() {
+        return file;
+    }
+
+    /** The {@code extern "C"} / {@code __kernel} function name. */
+    String entryPoint() {
+        return entryPoint;
+    }
+}

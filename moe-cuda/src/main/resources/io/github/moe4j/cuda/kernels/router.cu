@@ -1,0 +1,131 @@
+/*
+ * router.cu: token-choice router after the logit GEMM: softmax, top-k and the gates before capacity.
+ *
+ * Mirrors:  moe-reference  io.github.moe4j.reference.ReferenceLayer#router (softmax, bias, jitter),
+ *           ReferenceLayer#route (selection, second-expert policy),
+ *           TokenChoiceRouter#gatesBeforeCapacity, TopK#ofRow, Softmax#logSumExp, Softmax#overSubset
+ * Paper:    Fedus et al. 2021 (Switch) eq. (1)-(2); Lepikhin et al. 2020 (GShard) Algorithm 2
+ * Layout:   logits float[T][E] -> probs float[T][E], selected int[T][k], gateBefore float[T][k],
+ *           priorityGate float[T][k], ask int[T][k], top1 float[T], lse float[T]  (row-major)
+ * Ties:     value descending, then expert index ascending (k passes of argmax; only a strictly
+ *           larger logit replaces the current best), as TopK#select
+ *
+ * Versions:
+ *   1  naive port of the reference loops, one work-item per token (this file)
+ */
+#include "moe_portable.h"
+
+/*
+ * x_tilde[i] = x[i] * u[i]: Switch's multiplicative input jitter (ReferenceLayer#router, routerInput).
+ * n = T*d elements, one work-item each.
+ */
+KERNEL void multiply_elementwise(GLOBAL const float* RESTRICT x, GLOBAL const float* RESTRICT u,
+                                 GLOBAL float* RESTRICT out, const int n) {
+    int i = GID0;
+    if (i >= n) return;
+    out[i] = x[i] * u[i];
+}
+
+/*
+ * z[r][c] += b[c]: the optional router bias (ReferenceLayer#matmul with bias). rows*cols work-items.
+ */
+KERNEL void add_row_bias(GLOBAL float* RESTRICT z, GLOBAL const float* RESTRICT b, const int rows, const int cols) {
+    int i = GID0;
+    if (i >= rows * cols) return;
+    z[i] += b[i % cols];
+}
+
+/*
+ * One work-item per token t (T work-items):
+ *   m = max_i z_ti; lse_t = m + log(sum_i exp(z_ti - m)); p_ti = exp(z_ti - lse_t)
+ *   S_t = top-k of z_t (ties to the lower index); unrouted tokens (routed[t] == 0) select -1
+ *   gateBefore: NONE -> p_t,S_j;  RENORMALIZE -> exp(z_S_j - z_S_0) / sum_j' exp(z_S_j' - z_S_0)
+ *   priorityGate: p_t,S_j if byProb (NONE, or RENORMALIZE after capacity), else gateBefore
+ *   ask[t][j]: 1 if the assignment asks for a slot; GShard's random policy (randomSecond != 0)
+ *              keeps rank 1 iff u_t < gateBefore[t][1] / threshold (TokenChoiceRouter#keepsSecondExpert)
+ *   status[0]: atomic minimum of the flat index of a non-finite logit (MOE_INT_MAX when none)
+ */
+KERNEL void router_softmax_topk(GLOBAL const float* RESTRICT logits, GLOBAL const int* RESTRICT routed,
+                                GLOBAL const float* RESTRICT uniform,
+                                GLOBAL float* RESTRICT probs, GLOBAL int* RESTRICT selected,
+                                GLOBAL float* RESTRICT gateBefore, GLOBAL float* RESTRICT priorityGate,
+                                GLOBAL int* RESTRICT ask, GLOBAL float* RESTRICT top1, GLOBAL float* RESTRICT lse,
+                                GLOBAL int* RESTRICT status,
+                                const int T, const int E, const int k, const int renormalize, const int byProb,
+                                const int randomSecond, const float threshold) {
+    int t = GID0;
+    if (t >= T) return;
+    const size_t row = (size_t)t * E;
+    const size_t out = (size_t)t * k;
+    float m = NEG_HUGE;
+    for (int i = 0; i < E; i++) {
+        float v = logits[row + i];
+        if (!IS_FINITE(v)) {
+            ATOMIC_MIN_INT(status, (int)(row + i));
+            for (int j = 0; j < k; j++) {
+                selected[out + j] = -1;
+                gateBefore[out + j] = 0.0f;
+                priorityGate[out + j] = 0.0f;
+                ask[out + j] = 0;
+            }
+            return;
+        }
+        m = fmaxf(m, v);
+    }
+    float sum = 0.0f;
+    for (int i = 0; i < E; i++) {
+        sum += expf(logits[row + i] - m);
+    }
+    float l = m + logf(sum);
+    lse[t] = l;
+    for (int i = 0; i < E; i++) {
+        probs[row + i] = expf(logits[row + i] - l);
+    }
+    if (!routed[t]) {
+        for (int j = 0; j < k; j++) {
+            selected[out + j] = -1;
+            gateBefore[out + j] = 0.0f;
+            priorityGate[out + j] = 0.0f;
+            ask[out + j] = 0;
+        }
+        top1[t] = 0.0f;
+        return;
+    }
+    for (int r = 0; r < k; r++) {
+        int best = -1;
+        for (int i = 0; i < E; i++) {
+            int taken = 0;
+            for (int q = 0; q < r; q++) {
+                taken |= selected[out + q] == i;
+            }
+            if (!taken && (best < 0 || logits[row + i] > logits[row + best])) {
+                best = i;
+            }
+        }
+        selected[out + r] = best;
+    }
+    if (renormalize) {
+        float ms = logits[row + selected[out]];
+        float s = 0.0f;
+        for (int j = 0; j < k; j++) {
+            float g = expf(logits[row + selected[out + j]] - ms);
+            gateBefore[out + j] = g;
+            s += g;
+        }
+        for (int j = 0; j < k; j++) {
+            gateBefore[out + j] = gateBefore[out + j] / s;
+        }
+    } else {
+        for (int j = 0; j < k; j++) {
+            gateBefore[out + j] = probs[row + selected[out + j]];
+        }
+    }
+    for (int j = 0; j < k; j++) {
+        priorityGate[out + j] = byProb ? probs[row + selected[out + j]] : gateBefore[out + j];
+        ask[out + j] = 1;
+    }
+    if (randomSecond && k > 1) {
+        ask[out + 1] = uniform[t] < gateBefore[out + 1] / threshold;
+    }
+    top1[t] = probs[row + selected[out]];
+}

@@ -1,0 +1,61 @@
+package io.github.moe4j.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * {@link CublasRowMajor#plan} fed to a Java emulation of column-major {@code sgemm} (the BLAS
+ * definition, written from the reference BLAS loop) gives the row-major product computed directly.
+ * This checks the row-major trick without cuBLAS or a GPU.
+ */
+class CublasRowMajorTest {
+
+    /** Column-major C(m×n) = A(m×k)·B(k×n) with leading dimensions, OP_N both: the BLAS definition. */
+    static void sgemmColumnMajor(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
+        for (int j = 0; j < n; j++) {
+            for (int i = 0; i < m; i++) {
+                double s = 0;
+                for (int l = 0; l < k; l++) {
+                    s += a[aOff + i + l * lda] * b[bOff + l + j * ldb];
+                }
+                c[cOff + i + j * ldc] = (float) s;
+            }
+        }
+    }
+
+    /** The plan computes row-major C = A B at offsets, including degenerate and non-square shapes. */
+    @ParameterizedTest(name = "m={0} n={1} k={2}")
+    @CsvSource({"1,1,1", "3,5,7", "7,5,3", "16,16,16", "17,1,33", "1,9,2", "4,6,0"})
+    void planMatchesTheRowMajorProduct(int m, int n, int k) {
+        SplittableRandom rnd = new SplittableRandom(m * 100 + n * 10 + k);
+        int offA = 3;
+        int offB = 5;
+        int offC = 2;
+        float[] a = new float[offA + m * k];
+        float[] b = new float[offB + k * n];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) rnd.nextDouble(-1, 1);
+        }
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (float) rnd.nextDouble(-1, 1);
+        }
+        float[] c = new float[offC + m * n];
+        CublasRowMajor.ColumnMajorCall p = CublasRowMajor.plan(m, n, k);
+        float[] first = p.firstIsRowB() ? b : a;
+        float[] second = p.firstIsRowB() ? a : b;
+        sgemmColumnMajor(p.m(), p.n(), p.k(), first, p.firstIsRowB() ? offB : offA, p.lda(), second, p.firstIsRowB() ? offA : offB,
+                p.ldb(), c, offC, p.ldc());
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double s = 0;
+                for (int l = 0; l < k; l++) {
+                    s += a[offA + i * k + l] * b[offB + l * n + j];
+                }
+                assertEquals((float) s, c[offC + i * n + j], "C[" + i + ", " + j + "]");
+            }
+        }
+    }
+}
