@@ -197,7 +197,7 @@ final class OpenClLayer implements MoeLayer {
         int topK = config.choicesPerToken();
         int groups = options.groups();
         int groupSize = tokens / groups;
-        int capacity = groupSize == 0 ? 0 : config.capacityPerExpert(groupSize);
+        int capacity = config.capacityPerExpert(groupSize);
         if (tokens == 0) {
             return new OpenClForward(this, Tensor.zeros(0, config.modelDim()),
                     new Routing(0, e, topK, groups, capacity, new int[0], new float[0], new int[0], new int[e], new int[e]),
