@@ -33,6 +33,16 @@ final class Gradients {
 
     /** Every component: null exactly where the oracle's is null, otherwise its shape and values within tolerance. */
     static void compare(MoeGradients want, MoeGradients got, Tolerance tol, Set<Freeze> frozen, Object context) {
+        compare(want, got, tol, frozen, CancellingTerms.Magnitudes.NONE, context);
+    }
+
+    /**
+     * As {@link #compare(MoeGradients, MoeGradients, Tolerance, Set, Object)}, with the absolute part
+     * of each component's tolerance scaled by max|want| plus the largest magnitude of the terms its
+     * value cancels from ({@link CancellingTerms}), rather than by max|want| alone.
+     */
+    static void compare(MoeGradients want, MoeGradients got, Tolerance tol, Set<Freeze> frozen, CancellingTerms.Magnitudes cancelling,
+                        Object context) {
         if (got == null) {
             throw Compare.failure("backward returned null", context);
         }
@@ -46,9 +56,22 @@ final class Gradients {
             }
             if (w != null) {
                 Compare.shape(what, w.shape(), g, context);
-                Compare.floats(what, w.toDoubleArray(), g, tol, context);
+                double[] wanted = w.toDoubleArray();
+                double scale = Compare.maxAbs(wanted) + Compare.maxAbs(cancelled(c.name(), cancelling));
+                Compare.floatsReport(what, wanted, g.toDoubleArray(), g.shape(), tol, scale).assertPassed(context);
             }
         }
+    }
+
+    /** The cancelling terms' magnitudes for a component, or an empty array. */
+    private static double[] cancelled(String component, CancellingTerms.Magnitudes m) {
+        double[] v = switch (component) {
+            case "input" -> m.input();
+            case "router" -> m.router();
+            case "routerBias" -> m.routerBias();
+            default -> null;
+        };
+        return v == null ? new double[0] : v;
     }
 
     /** The frozen groups' components are null (SPEC §10, independent of the oracle). */
