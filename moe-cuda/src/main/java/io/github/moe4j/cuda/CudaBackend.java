@@ -17,10 +17,10 @@ import java.util.List;
  * thread-safe, as {@link MoeLayer} allows). Closing it closes its layers and frees all device
  * memory; closing twice is harmless.
  *
- * <p>Supported: forward of token-choice top-k routing ({@code NONE}, {@code RENORMALIZE} before or
+ * <p>Supported: forward and backward of token-choice top-k routing ({@code NONE}, {@code RENORMALIZE} before or
  * after capacity; every capacity mode and priority; groups; padding; jitter; GShard's random second
- * expert), every activation, optional biases, the aux and z losses. Not yet (declined by
- * {@link #supports} or, for backward, by the layer): noisy top-k, expert choice, backward.
+ * expert), every activation, optional biases, the aux and z losses; {@link io.github.moe4j.api.Freeze}.
+ * Not yet (declined by {@link #supports}): noisy top-k, expert choice.
  */
 public final class CudaBackend implements MoeBackend {
     private final DeviceRuntime runtime;
@@ -61,7 +61,7 @@ public final class CudaBackend implements MoeBackend {
             return Support.no("experts * modelDim * hiddenDim = " + weights + " elements per expert weight tensor; "
                     + "the cuda backend indexes with 32-bit ints and supports at most " + Integer.MAX_VALUE);
         }
-        return Support.forwardOnly(CudaLayer.NO_BACKWARD);
+        return Support.YES;
     }
 
     /**

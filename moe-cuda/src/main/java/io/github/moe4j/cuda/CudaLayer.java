@@ -115,7 +115,8 @@ final class CudaLayer implements MoeLayer {
         synchronized (backend.lock()) {
             requireOpen();
             try (Scratch s = new Scratch(backend.pool())) {
-                return run(s, input, options, noise, tokens);
+                Pass pass = run(s, input, noise, options, tokens);
+                return new CudaForward(this, input, noise, options, pass.output, pass.routing, pass.losses);
             }
         }
     }
@@ -145,7 +146,43 @@ final class CudaLayer implements MoeLayer {
         }
     }
 
-    private MoeForward run(Scratch s, Tensor input, ForwardOptions options, RouterNoise noise, int tokens) {
+    /**
+     * The device buffers and host results of one forward pass, which backward reruns to get the
+     * intermediates it needs (they live in the call's scratch).
+     */
+    private static final class Pass {
+        int tokens;
+        int rows;
+        int[] expertStart;
+        int[] realHost;
+        DeviceBuffer dummy;
+        DeviceBuffer jitter;
+        DeviceBuffer routerIn;
+        DeviceBuffer probs;
+        DeviceBuffer lse;
+        DeviceBuffer selected;
+        DeviceBuffer slot;
+        DeviceBuffer gateBefore;
+        DeviceBuffer gate;
+        DeviceBuffer real;
+        DeviceBuffer stats;
+        DeviceBuffer rowOf;
+        DeviceBuffer rowExpert;
+        DeviceBuffer rowAssignment;
+        DeviceBuffer xd;
+        DeviceBuffer pre;
+        DeviceBuffer lin;
+        DeviceBuffer hidden;
+        DeviceBuffer out;
+        boolean expertsJittered;
+        Tensor output;
+        Routing routing;
+        MoeLosses losses;
+    }
+
+    private Pass run(Scratch s, Tensor input, RouterNoise noise, ForwardOptions options, int tokens) {
+        Pass pass = new Pass();
+        pass.tokens = tokens;
         DeviceRuntime rt = backend.runtime();
         int d = config.modelDim();
         int h = config.hiddenDim();
@@ -155,8 +192,10 @@ final class CudaLayer implements MoeLayer {
         int gs = tokens / groups;
         int capacity = gs == 0 ? 0 : config.capacityPerExpert(gs);
         if (tokens == 0) {
-            Routing empty = new Routing(0, e, k, groups, capacity, new int[0], new float[0], new int[0], new int[e], new int[e]);
-            return new CudaForward(this, Tensor.zeros(0, d), empty, MoeLosses.weighted(0, 0, 0, 0, config.losses()));
+            pass.routing = new Routing(0, e, k, groups, capacity, new int[0], new float[0], new int[0], new int[e], new int[e]);
+            pass.output = Tensor.zeros(0, d);
+            pass.losses = MoeLosses.weighted(0, 0, 0, 0, config.losses());
+            return pass;
         }
         int capacityArg = (int) Math.min(capacity, (long) gs * k);
         int[] real = new int[tokens];
@@ -166,6 +205,9 @@ final class CudaLayer implements MoeLayer {
             routed[t] = real[t] == 1 || config.padding() == PaddingPolicy.ROUTED ? 1 : 0;
         }
         DeviceBuffer dummy = s.take(1);
+        pass.dummy = dummy;
+        pass.realHost = real;
+        pass.jitter = null;
 
         // Stage 1: router
         DeviceBuffer x = s.take((long) tokens * d);
@@ -178,10 +220,13 @@ final class CudaLayer implements MoeLayer {
             DeviceBuffer jittered = s.take((long) tokens * d);
             rt.launch(Kernel.MULTIPLY_ELEMENTWISE, Grid.linear((long) tokens * d), x, u, jittered, tokens * d);
             routerIn = jittered;
+            pass.jitter = u;
             if (router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS) {
                 expertIn = jittered;
+                pass.expertsJittered = true;
             }
         }
+        pass.routerIn = routerIn;
         DeviceBuffer logits = s.take((long) tokens * e);
         rt.gemm(tokens, e, d, routerIn, 0, wRouter, 0, logits, 0);
         if (bRouter != null) {
@@ -254,26 +299,38 @@ final class CudaLayer implements MoeLayer {
         rt.copyIn(rowBase, rowBaseBuf);
         DeviceBuffer rowOf = s.take((long) tokens * k);
         DeviceBuffer rowExpert = s.take(rows);
-        rt.launch(Kernel.DISPATCH_ROWS, Grid.linear((long) tokens * k), selected, slot, rowBaseBuf, rowOf, rowExpert, tokens, e, k, gs);
+        DeviceBuffer rowAssignment = s.take(rows);
+        rt.launch(Kernel.DISPATCH_ROWS, Grid.linear((long) tokens * k), selected, slot, rowBaseBuf, rowOf, rowExpert, rowAssignment,
+                tokens, e, k, gs);
         DeviceBuffer out = dummy;
+        pass.rows = rows;
+        pass.expertStart = expertStart;
+        pass.rowOf = rowOf;
+        pass.rowExpert = rowExpert;
+        pass.rowAssignment = rowAssignment;
         if (rows > 0) {
             DeviceBuffer xd = s.take((long) rows * d);
             rt.launch(Kernel.GATHER_ROWS, Grid.linear((long) tokens * k * d), expertIn, rowOf, xd, tokens, k, d);
 
             // Stage 4: experts
             Activation act = config.activation();
+            DeviceBuffer pre = s.take((long) rows * h);
+            DeviceBuffer linear = act.isGated() ? s.take((long) rows * h) : dummy;
             DeviceBuffer hidden = s.take((long) rows * h);
-            DeviceBuffer linear = act.isGated() ? s.take((long) rows * h) : hidden;
             for (int ex = 0; ex < e; ex++) {
                 int n = expertStart[ex + 1] - expertStart[ex];
                 long r0 = expertStart[ex];
-                rt.gemm(n, h, d, xd, r0 * d, wIn, (long) ex * d * h, hidden, r0 * h);
+                rt.gemm(n, h, d, xd, r0 * d, wIn, (long) ex * d * h, pre, r0 * h);
                 if (act.isGated()) {
                     rt.gemm(n, h, d, xd, r0 * d, wGate, (long) ex * d * h, linear, r0 * h);
                 }
             }
-            rt.launch(Kernel.EXPERT_ACTIVATION, Grid.linear((long) rows * h), hidden, linear, bIn == null ? dummy : bIn, rowExpert,
-                    rows, h, activationKind(act), act.isGated() ? 1 : 0, bIn == null ? 0 : 1);
+            rt.launch(Kernel.EXPERT_ACTIVATION, Grid.linear((long) rows * h), pre, linear, bIn == null ? dummy : bIn, rowExpert,
+                    hidden, rows, h, activationKind(act), act.isGated() ? 1 : 0, bIn == null ? 0 : 1);
+            pass.xd = xd;
+            pass.pre = pre;
+            pass.lin = linear;
+            pass.hidden = hidden;
             out = s.take((long) rows * d);
             for (int ex = 0; ex < e; ex++) {
                 int n = expertStart[ex + 1] - expertStart[ex];
@@ -281,6 +338,7 @@ final class CudaLayer implements MoeLayer {
                 rt.gemm(n, d, h, hidden, r0 * h, wOut, (long) ex * h * d, out, r0 * d);
             }
         }
+        pass.out = out;
 
         // Stage 5: combine
         DeviceBuffer y = s.take((long) tokens * d);
@@ -294,6 +352,14 @@ final class CudaLayer implements MoeLayer {
         DeviceBuffer auxG = s.take(groups);
         DeviceBuffer zG = s.take(groups);
         rt.launch(Kernel.LOSS_GROUP_TOTALS, Grid.linear(groups), stats, lse, realBuf, auxG, zG, tokens, e, groups);
+        pass.probs = probs;
+        pass.lse = lse;
+        pass.selected = selected;
+        pass.slot = slot;
+        pass.gateBefore = gateBefore;
+        pass.gate = gate;
+        pass.real = realBuf;
+        pass.stats = stats;
 
         // Back to the host
         float[] yHost = new float[tokens * d];
@@ -325,8 +391,10 @@ final class CudaLayer implements MoeLayer {
             z += zHost[g];
         }
         Routing routing = new Routing(tokens, e, k, groups, capacity, selectedHost, gateHost, slotHost, load, kept);
-        MoeLosses losses = MoeLosses.weighted(aux / groups, z / groups, 0, 0, config.losses());
-        return new CudaForward(this, Tensor.of(yHost, tokens, d), routing, losses);
+        pass.routing = routing;
+        pass.losses = MoeLosses.weighted(aux / groups, z / groups, 0, 0, config.losses());
+        pass.output = Tensor.of(yHost, tokens, d);
+        return pass;
     }
 
     /** The {@code kind} argument of {@code expert_activation}: 0 RELU, 1 exact GELU, 2 tanh GELU, 3 SiLU. */
@@ -363,18 +431,215 @@ final class CudaLayer implements MoeLayer {
     }
 
     /**
-     * Not implemented yet.
+     * {@inheritDoc}
      *
-     * @throws UnsupportedOperationException always: the cuda backend has no backward yet (moe4j issue 6)
+     * <p>Reruns the forward pass on the device from the input and noise that {@code forward} kept on
+     * the host (deterministic, so it reproduces the same routing, which is checked), then runs the
+     * backward stages in reverse (the kernel files name the reference method each mirrors;
+     * {@code ReferenceLayer#backward} is the oracle):
+     * <ol>
+     * <li>combine: \( \partial L / \partial g \) per assignment ({@code combine_backward_gates}) and
+     *     \( \partial L / \partial f \) per dispatched row ({@code combine_backward_rows});</li>
+     * <li>experts: per expert, \( \partial L / \partial \mathit{hidden} = \delta W_{out}^\top \) (GEMM),
+     *     the nonlinearity ({@code expert_activation_backward}), the rows' input gradient (GEMMs),
+     *     and unless {@link Freeze#EXPERTS}, \( X^\top \partial L / \partial a \),
+     *     \( X^\top \partial L / \partial b \), \( \mathit{hidden}^\top \delta \) (GEMMs) and the bias
+     *     sums ({@code segment_column_sums});</li>
+     * <li>routing and losses: \( \partial L / \partial z \) per token ({@code router_backward});</li>
+     * <li>router: \( \partial L / \partial \tilde{x} = \partial L / \partial z\, W_r^\top \) (GEMM), the input
+     *     gradient through dispatch and jitter ({@code input_gradient}), and unless
+     *     {@link Freeze#ROUTER}, \( \tilde{x}^\top \partial L / \partial z \) (GEMM) and the bias sum.</li>
+     * </ol>
+     * Every output element is owned by one work-item or GEMM: no atomics, deterministic.
+     *
+     * @throws IllegalArgumentException if {@code forward} did not come from this layer, or {@code dOutput} is not [T, d]
+     * @throws IllegalStateException    if {@code forward} was closed, or this layer or its backend is closed
+     * @throws NonFiniteException       if {@code dOutput} holds a NaN or infinity
      */
     @Override
     public MoeGradients backward(MoeForward forward, Tensor dOutput, Set<Freeze> frozen) {
-        throw new UnsupportedOperationException(NO_BACKWARD);
+        Checks.requireNonNull(forward, "forward");
+        if (!(forward instanceof CudaForward f) || f.layer() != this) {
+            throw new IllegalArgumentException("forward was not returned by this layer's forward (it came from "
+                    + (forward instanceof CudaForward ? "another cuda layer" : forward.getClass().getName())
+                    + "). Hint: pass backward the MoeForward that this layer's forward returned");
+        }
+        Checks.requireNonNull(dOutput, "dOutput");
+        Checks.requireNonNull(frozen, "frozen");
+        int tokens = f.routing().tokens();
+        dOutput.requireShape("dOutput", "[tokens, modelDim]", tokens, config.modelDim()).requireFinite("dOutput");
+        Tensor input = f.input();
+        synchronized (backend.lock()) {
+            requireOpen();
+            try (Scratch s = new Scratch(backend.pool())) {
+                Pass pass = run(s, input, f.noise(), f.options(), tokens);
+                if (!pass.routing.equals(f.routing())) {
+                    throw new IllegalStateException("rerunning the forward pass for backward gave another routing than the forward "
+                            + "did; the device is not deterministic (this is a bug: please report it)");
+                }
+                return backwardPass(s, pass, dOutput, frozen);
+            }
+        }
     }
 
-    /** Why backward is unsupported, as {@link CudaBackend#supports} reports it and backward throws it. */
-    static final String NO_BACKWARD = "backward is not implemented by the cuda backend yet (moe4j issue 6); "
-            + "Hint: train with the reference backend and run inference on cuda";
+    /** The gate kind of {@code router_backward}: 0 NONE, 1 RENORMALIZE before capacity, 2 after. */
+    private int gatesKind() {
+        if (router.gates() == GateNormalization.NONE) {
+            return 0;
+        }
+        return router.renormTiming() == RenormTiming.AFTER_CAPACITY ? 2 : 1;
+    }
+
+    private MoeGradients backwardPass(Scratch s, Pass pass, Tensor dOutput, Set<Freeze> frozen) {
+        DeviceRuntime rt = backend.runtime();
+        int tokens = pass.tokens;
+        int d = config.modelDim();
+        int h = config.hiddenDim();
+        int e = config.experts();
+        int k = config.topK();
+        boolean routerGrads = !frozen.contains(Freeze.ROUTER);
+        boolean expertGrads = !frozen.contains(Freeze.EXPERTS);
+        boolean gated = config.activation().isGated();
+        if (tokens == 0) {
+            return new MoeGradients(Tensor.zeros(0, d), routerGrads ? Tensor.zeros(d, e) : null,
+                    routerGrads && bRouter != null ? Tensor.zeros(e) : null, null,
+                    expertGrads ? Tensor.zeros(e, d, h) : null, expertGrads && gated ? Tensor.zeros(e, d, h) : null,
+                    expertGrads ? Tensor.zeros(e, h, d) : null, expertGrads && bIn != null ? Tensor.zeros(e, h) : null,
+                    expertGrads && bOut != null ? Tensor.zeros(e, d) : null);
+        }
+        int groups = pass.routing.groups();
+        int gs = tokens / groups;
+        int rows = pass.rows;
+        DeviceBuffer dummy = pass.dummy;
+        DeviceRuntime.GemmOps transB = new DeviceRuntime.GemmOps(false, true, false);
+        DeviceRuntime.GemmOps transBAdd = new DeviceRuntime.GemmOps(false, true, true);
+        DeviceRuntime.GemmOps transA = new DeviceRuntime.GemmOps(true, false, false);
+
+        DeviceBuffer dY = s.take((long) tokens * d);
+        rt.copyIn(dOutput.toArray(), dY);
+
+        // Stage 5 backward: combine
+        DeviceBuffer dGate = s.take((long) tokens * k);
+        rt.launch(Kernel.COMBINE_BACKWARD_GATES, Grid.linear((long) tokens * k), pass.out, pass.rowOf, pass.selected,
+                bOut == null ? dummy : bOut, dY, dGate, tokens, k, d, bOut == null ? 0 : 1);
+        DeviceBuffer dF = dummy;
+        DeviceBuffer dA = dummy;
+        DeviceBuffer dB = dummy;
+        DeviceBuffer dXrows = dummy;
+        DeviceBuffer xd = pass.xd == null ? dummy : pass.xd;
+        DeviceBuffer hidden = pass.hidden == null ? dummy : pass.hidden;
+        int[] start = pass.expertStart;
+        if (rows > 0) {
+            dF = s.take((long) rows * d);
+            rt.launch(Kernel.COMBINE_BACKWARD_ROWS, Grid.linear((long) rows * d), pass.rowAssignment, pass.gate, dY, dF, rows, k, d);
+
+            // Stage 4 backward: experts
+            DeviceBuffer dHidden = s.take((long) rows * h);
+            for (int ex = 0; ex < e; ex++) {
+                int n = start[ex + 1] - start[ex];
+                rt.gemm(transB, n, h, d, dF, (long) start[ex] * d, wOut, (long) ex * h * d, dHidden, (long) start[ex] * h);
+            }
+            dA = s.take((long) rows * h);
+            dB = gated ? s.take((long) rows * h) : dummy;
+            rt.launch(Kernel.EXPERT_ACTIVATION_BACKWARD, Grid.linear((long) rows * h), pass.pre, pass.lin, bIn == null ? dummy : bIn,
+                    pass.rowExpert, dHidden, dA, dB, rows, h, activationKind(config.activation()), gated ? 1 : 0, bIn == null ? 0 : 1);
+            dXrows = s.take((long) rows * d);
+            for (int ex = 0; ex < e; ex++) {
+                int n = start[ex + 1] - start[ex];
+                rt.gemm(transB, n, d, h, dA, (long) start[ex] * h, wIn, (long) ex * d * h, dXrows, (long) start[ex] * d);
+                if (gated) {
+                    rt.gemm(transBAdd, n, d, h, dB, (long) start[ex] * h, wGate, (long) ex * d * h, dXrows, (long) start[ex] * d);
+                }
+            }
+        }
+        DeviceBuffer dWIn = null;
+        DeviceBuffer dWGate = null;
+        DeviceBuffer dWOut = null;
+        DeviceBuffer dBIn = null;
+        DeviceBuffer dBOut = null;
+        if (expertGrads) {
+            dWIn = s.take((long) e * d * h);
+            dWGate = gated ? s.take((long) e * d * h) : null;
+            dWOut = s.take((long) e * h * d);
+            for (int ex = 0; ex < e; ex++) {
+                int n = start[ex + 1] - start[ex];
+                long r0 = start[ex];
+                rt.gemm(transA, d, h, n, xd, r0 * d, dA, r0 * h, dWIn, (long) ex * d * h);
+                if (gated) {
+                    rt.gemm(transA, d, h, n, xd, r0 * d, dB, r0 * h, dWGate, (long) ex * d * h);
+                }
+                rt.gemm(transA, h, d, n, hidden, r0 * h, dF, r0 * d, dWOut, (long) ex * h * d);
+            }
+            if (bIn != null || bOut != null) {
+                DeviceBuffer startBuf = s.take(e + 1L);
+                rt.copyIn(start, startBuf);
+                if (bIn != null) {
+                    dBIn = s.take((long) e * h);
+                    rt.launch(Kernel.SEGMENT_COLUMN_SUMS, Grid.linear((long) e * h), dA, startBuf, dBIn, e, h);
+                }
+                if (bOut != null) {
+                    dBOut = s.take((long) e * d);
+                    rt.launch(Kernel.SEGMENT_COLUMN_SUMS, Grid.linear((long) e * d), dF, startBuf, dBOut, e, d);
+                }
+            }
+        }
+
+        // Stages 6 and 2 backward: losses, gates, softmax
+        float[] auxScale = new float[groups];
+        float[] zScale = new float[groups];
+        for (int g = 0; g < groups; g++) {
+            int n = 0;
+            for (int t = g * gs; t < (g + 1) * gs; t++) {
+                n += pass.realHost[t];
+            }
+            if (n > 0) {
+                auxScale[g] = (float) (config.losses().aux() / groups * e / n);
+                zScale[g] = (float) (config.losses().z() / groups * 2 / n);
+            }
+        }
+        DeviceBuffer auxBuf = s.take(groups);
+        rt.copyIn(auxScale, auxBuf);
+        DeviceBuffer zBuf = s.take(groups);
+        rt.copyIn(zScale, zBuf);
+        DeviceBuffer dLogits = s.take((long) tokens * e);
+        rt.launch(Kernel.ROUTER_BACKWARD, Grid.linear(tokens), pass.probs, pass.lse, pass.selected, pass.slot, pass.gateBefore,
+                pass.gate, dGate, pass.real, auxBuf, zBuf, pass.stats, dLogits, tokens, e, k, gs, gatesKind());
+
+        // Stage 1 backward: router and input
+        DeviceBuffer dRouterIn = s.take((long) tokens * d);
+        rt.gemm(transB, tokens, d, e, dLogits, 0, wRouter, 0, dRouterIn, 0);
+        DeviceBuffer dx = s.take((long) tokens * d);
+        rt.launch(Kernel.INPUT_GRADIENT, Grid.linear((long) tokens * d), dRouterIn, dXrows, pass.rowOf,
+                pass.jitter == null ? dummy : pass.jitter, dx, tokens, k, d, pass.jitter == null ? 0 : 1, pass.expertsJittered ? 1 : 0);
+        DeviceBuffer dWr = null;
+        DeviceBuffer dBr = null;
+        if (routerGrads) {
+            dWr = s.take((long) d * e);
+            rt.gemm(transA, d, e, tokens, pass.routerIn, 0, dLogits, 0, dWr, 0);
+            if (bRouter != null) {
+                DeviceBuffer oneSegment = s.take(2);
+                rt.copyIn(new int[] {0, tokens}, oneSegment);
+                dBr = s.take(e);
+                rt.launch(Kernel.SEGMENT_COLUMN_SUMS, Grid.linear(e), dLogits, oneSegment, dBr, 1, e);
+            }
+        }
+        return new MoeGradients(download(dx, tokens, d), download(dWr, d, e), download(dBr, e), null, download(dWIn, e, d, h),
+                download(dWGate, e, d, h), download(dWOut, e, h, d), download(dBIn, e, h), download(dBOut, e, d));
+    }
+
+    /** The first elements of a device buffer as a tensor of the given shape; null for a null buffer. */
+    private Tensor download(DeviceBuffer b, int... shape) {
+        if (b == null) {
+            return null;
+        }
+        int n = 1;
+        for (int dim : shape) {
+            n *= dim;
+        }
+        float[] host = new float[n];
+        backend.runtime().copyOut(b, host);
+        return Tensor.of(host, shape);
+    }
 
     private void requireOpen() {
         backend.requireOpen();

@@ -32,8 +32,20 @@ enum Kernel {
     LOSS_EXPERT_STATS("losses", "loss_expert_stats"),
     /** Aux and z loss per group. */
     LOSS_GROUP_TOTALS("losses", "loss_group_totals"),
-    /** The portable tiled GEMM. */
-    GEMM_TILED("gemm", "gemm_tiled");
+    /** The portable tiled GEMM (transposes and accumulation for backward). */
+    GEMM_TILED("gemm", "gemm_tiled"),
+    /** Backward of combine: dL/dg per assignment. */
+    COMBINE_BACKWARD_GATES("dispatch", "combine_backward_gates"),
+    /** Backward of combine: dL/df per dispatched row. */
+    COMBINE_BACKWARD_ROWS("dispatch", "combine_backward_rows"),
+    /** Backward of dispatch and jitter: dL/dx per token. */
+    INPUT_GRADIENT("dispatch", "input_gradient"),
+    /** Backward of the expert nonlinearity: dL/d(pre-activation) and dL/d(gate linear). */
+    EXPERT_ACTIVATION_BACKWARD("experts", "expert_activation_backward"),
+    /** Backward of gates, losses and softmax: dL/dz per token. */
+    ROUTER_BACKWARD("backward", "router_backward"),
+    /** Column sums over row segments: the bias gradients. */
+    SEGMENT_COLUMN_SUMS("backward", "segment_column_sums");
 
     private final String file;
     private final String entryPoint;
