@@ -6,12 +6,14 @@ import io.github.moe4j.api.Checks;
 import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.Freeze;
 import io.github.moe4j.api.GateNormalization;
+import io.github.moe4j.api.Mode;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeForward;
 import io.github.moe4j.api.MoeGradients;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeLosses;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.NonFiniteException;
 import io.github.moe4j.api.PaddingPolicy;
 import io.github.moe4j.api.Priority;
@@ -49,9 +51,13 @@ final class CudaLayer implements MoeLayer {
 
     private final CudaBackend backend;
     private final MoeConfig config;
+    /** The token-choice router, or null for noisy top-k. */
     private final TokenChoiceRouterConfig router;
+    /** The noisy top-k router, or null for token choice. */
+    private final NoisyTopKRouterConfig noisy;
     private final List<DeviceBuffer> resident = new ArrayList<>();
     private final DeviceBuffer wRouter;
+    private final DeviceBuffer wNoise;
     private final DeviceBuffer bRouter;
     private final DeviceBuffer wIn;
     private final DeviceBuffer wGate;
@@ -64,10 +70,12 @@ final class CudaLayer implements MoeLayer {
     CudaLayer(CudaBackend backend, MoeConfig config, MoeWeights w) {
         this.backend = backend;
         this.config = config;
-        this.router = (TokenChoiceRouterConfig) config.router();
+        this.router = config.router() instanceof TokenChoiceRouterConfig tc ? tc : null;
+        this.noisy = config.router() instanceof NoisyTopKRouterConfig n ? n : null;
         try {
             wRouter = upload(w.router());
             bRouter = upload(w.routerBias());
+            wNoise = upload(w.noiseRouter());
             wIn = upload(w.wIn());
             wGate = upload(w.wGate());
             wOut = upload(w.wOut());
@@ -157,6 +165,15 @@ final class CudaLayer implements MoeLayer {
         int[] realHost;
         DeviceBuffer dummy;
         DeviceBuffer jitter;
+        DeviceBuffer logits;
+        DeviceBuffer keys;
+        DeviceBuffer raw;
+        DeviceBuffer eps;
+        DeviceBuffer sigma;
+        DeviceBuffer kPlus1;
+        boolean smooth;
+        float[] importance;
+        float[] loadVector;
         DeviceBuffer routerIn;
         DeviceBuffer probs;
         DeviceBuffer lse;
@@ -221,7 +238,7 @@ final class CudaLayer implements MoeLayer {
             rt.launch(Kernel.MULTIPLY_ELEMENTWISE, Grid.linear((long) tokens * d), x, u, jittered, tokens * d);
             routerIn = jittered;
             pass.jitter = u;
-            if (router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS) {
+            if (router != null && router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS) {
                 expertIn = jittered;
                 pass.expertsJittered = true;
             }
@@ -236,7 +253,27 @@ final class CudaLayer implements MoeLayer {
         rt.copyIn(routed, routedBuf);
         DeviceBuffer realBuf = s.take(tokens);
         rt.copyIn(real, realBuf);
-        boolean randomSecond = router.secondExpertPolicy().kind() == SecondExpertPolicy.Kind.RANDOM && noise.secondExpertUniform() != null;
+        DeviceBuffer keys = logits;
+        pass.logits = logits;
+        pass.keys = logits;
+        boolean noisyKeys = noisy != null && noisy.noise() == NoisyTopKRouterConfig.Noise.LEARNED && options.mode() == Mode.TRAINING
+                && noise.logitNoise() != null;
+        if (noisyKeys) {
+            DeviceBuffer raw = s.take((long) tokens * e);
+            rt.gemm(tokens, e, d, x, 0, wNoise, 0, raw, 0);
+            DeviceBuffer eps = s.take((long) tokens * e);
+            rt.copyIn(noise.logitNoise().toArray(), eps);
+            DeviceBuffer sigma = s.take((long) tokens * e);
+            keys = s.take((long) tokens * e);
+            rt.launch(Kernel.NOISY_KEYS, Grid.linear((long) tokens * e), logits, raw, eps, sigma, keys, tokens * e,
+                    (float) noisy.noiseEpsilon());
+            pass.raw = raw;
+            pass.eps = eps;
+            pass.sigma = sigma;
+            pass.keys = keys;
+        }
+        boolean randomSecond = router != null && router.secondExpertPolicy().kind() == SecondExpertPolicy.Kind.RANDOM
+                && noise.secondExpertUniform() != null;
         DeviceBuffer uniform = dummy;
         if (randomSecond) {
             uniform = s.take(tokens);
@@ -251,10 +288,10 @@ final class CudaLayer implements MoeLayer {
         DeviceBuffer lse = s.take(tokens);
         DeviceBuffer status = s.take(1);
         rt.copyIn(new int[] {Integer.MAX_VALUE}, status);
-        boolean renormalize = router.gates() == GateNormalization.RENORMALIZE;
-        boolean after = renormalize && router.renormTiming() == RenormTiming.AFTER_CAPACITY;
+        boolean renormalize = noisy != null || router.gates() == GateNormalization.RENORMALIZE;
+        boolean after = router != null && renormalize && router.renormTiming() == RenormTiming.AFTER_CAPACITY;
         boolean byProb = !renormalize || after;
-        rt.launch(Kernel.ROUTER_SOFTMAX_TOPK, Grid.linear(tokens), logits, routedBuf, uniform, probs, selected, gateBefore,
+        rt.launch(Kernel.ROUTER_SOFTMAX_TOPK, Grid.linear(tokens), logits, keys, routedBuf, uniform, probs, selected, gateBefore,
                 priorityGate, ask, top1, lse, status, tokens, e, k, renormalize ? 1 : 0, byProb ? 1 : 0, randomSecond ? 1 : 0,
                 randomSecond ? (float) router.secondExpertPolicy().threshold() : 1f);
 
@@ -352,6 +389,30 @@ final class CudaLayer implements MoeLayer {
         DeviceBuffer auxG = s.take(groups);
         DeviceBuffer zG = s.take(groups);
         rt.launch(Kernel.LOSS_GROUP_TOTALS, Grid.linear(groups), stats, lse, realBuf, auxG, zG, tokens, e, groups);
+        double importanceLoss = 0;
+        double loadLoss = 0;
+        if (noisy != null) {
+            pass.smooth = noisyKeys && k < e;
+            DeviceBuffer prob = dummy;
+            if (pass.smooth) {
+                prob = s.take((long) tokens * e);
+                DeviceBuffer kPlus1 = s.take(tokens);
+                rt.launch(Kernel.PROB_IN_TOP_K, Grid.linear(tokens), logits, keys, pass.sigma, selected, prob, kPlus1, tokens, e, k);
+                pass.kPlus1 = kPlus1;
+            }
+            DeviceBuffer importance = s.take((long) groups * e);
+            DeviceBuffer loadVector = s.take((long) groups * e);
+            rt.launch(Kernel.NOISY_LOSS_STATS, Grid.linear((long) groups * e), selected, gateBefore, prob, realBuf, importance,
+                    loadVector, tokens, e, k, groups, pass.smooth ? 1 : 0);
+            pass.importance = new float[groups * e];
+            rt.copyOut(importance, pass.importance);
+            pass.loadVector = new float[groups * e];
+            rt.copyOut(loadVector, pass.loadVector);
+            for (int g = 0; g < groups; g++) {
+                importanceLoss += cvSquared(pass.importance, g * e, e);
+                loadLoss += cvSquared(pass.loadVector, g * e, e);
+            }
+        }
         pass.probs = probs;
         pass.lse = lse;
         pass.selected = selected;
@@ -392,9 +453,30 @@ final class CudaLayer implements MoeLayer {
         }
         Routing routing = new Routing(tokens, e, k, groups, capacity, selectedHost, gateHost, slotHost, load, kept);
         pass.routing = routing;
-        pass.losses = MoeLosses.weighted(aux / groups, z / groups, 0, 0, config.losses());
+        pass.losses = MoeLosses.weighted(router == null ? 0 : aux / groups, z / groups, importanceLoss / groups, loadLoss / groups,
+                config.losses());
         pass.output = Tensor.of(yHost, tokens, d);
         return pass;
+    }
+
+    /**
+     * t2t's {@code cv_squared} of {@code v[offset .. offset + n)} in double on the host, as
+     * {@code CoefficientOfVariation#squared}: \( n' = n + 10^{-10} \), \( \mu = \sum v / n' \),
+     * \( \mathrm{var} = \sum (v - \mu)^2 / n' \), \( \mathrm{cv}^2 = \mathrm{var} / (\mu^2 + 10^{-10}) \).
+     */
+    static double cvSquared(float[] v, int offset, int n) {
+        double count = n + 1e-10;
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += v[offset + i];
+        }
+        double mean = sum / count;
+        double var = 0;
+        for (int i = 0; i < n; i++) {
+            var += (v[offset + i] - mean) * (v[offset + i] - mean);
+        }
+        var /= count;
+        return var / (mean * mean + 1e-10);
     }
 
     /** The {@code kind} argument of {@code expert_activation}: 0 RELU, 1 exact GELU, 2 tanh GELU, 3 SiLU. */
@@ -466,6 +548,9 @@ final class CudaLayer implements MoeLayer {
         }
         Checks.requireNonNull(dOutput, "dOutput");
         Checks.requireNonNull(frozen, "frozen");
+        if (noisy != null) {
+            throw new UnsupportedOperationException(NO_NOISY_BACKWARD);
+        }
         int tokens = f.routing().tokens();
         dOutput.requireShape("dOutput", "[tokens, modelDim]", tokens, config.modelDim()).requireFinite("dOutput");
         Tensor input = f.input();
@@ -481,6 +566,10 @@ final class CudaLayer implements MoeLayer {
             }
         }
     }
+
+    /** Why noisy top-k has no backward yet, as {@link CudaBackend#supports} reports it and backward throws it. */
+    static final String NO_NOISY_BACKWARD = "backward of noisy top-k routing is not implemented by the cuda backend yet "
+            + "(moe4j issue 6); Hint: train with the reference backend and run inference on cuda";
 
     /** The gate kind of {@code router_backward}: 0 NONE, 1 RENORMALIZE before capacity, 2 after. */
     private int gatesKind() {

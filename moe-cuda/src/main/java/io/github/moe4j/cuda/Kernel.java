@@ -12,6 +12,10 @@ enum Kernel {
     ADD_ROW_BIAS("router", "add_row_bias"),
     /** Softmax, top-k, gates before capacity, second-expert policy, non-finite logit check. */
     ROUTER_SOFTMAX_TOPK("router", "router_softmax_topk"),
+    /** Noisy top-k: sigma = softplus(x W_noise) + eps0 and the keys H = z + eps * sigma. */
+    NOISY_KEYS("router", "noisy_keys"),
+    /** Noisy top-k: the smooth load's P(t, i). */
+    PROB_IN_TOP_K("router", "prob_in_top_k"),
     /** Fills an int buffer. */
     FILL_INT("capacity", "fill_int"),
     /** Batch-prioritised token order per group. */
@@ -32,6 +36,8 @@ enum Kernel {
     LOSS_EXPERT_STATS("losses", "loss_expert_stats"),
     /** Aux and z loss per group. */
     LOSS_GROUP_TOTALS("losses", "loss_group_totals"),
+    /** Noisy top-k importance and load per (group, expert). */
+    NOISY_LOSS_STATS("losses", "noisy_loss_stats"),
     /** The portable tiled GEMM (transposes and accumulation for backward). */
     GEMM_TILED("gemm", "gemm_tiled"),
     /** Backward of combine: dL/dg per assignment. */

@@ -107,19 +107,30 @@ class PoclKernelsTest {
         }
     }
 
-    /** Noisy top-k and expert choice are declined with a reason that says what to use instead. */
+    /**
+     * Noisy top-k runs forward only, saying why backward does not (and backward throws that reason);
+     * expert choice is declined with a reason that says what to use instead.
+     */
     @Test
     void declinesWhatIsNotImplementedWithAnActionableReason() {
-        Support noisy = backend.supports(Presets.shazeerNoisyTopK(2).modelDim(8).hiddenDim(8).experts(4).build());
-        assertFalse(noisy.supported());
+        MoeConfig noisyConfig = Presets.shazeerNoisyTopK(2).modelDim(8).hiddenDim(8).experts(4).build();
+        Support noisy = backend.supports(noisyConfig);
+        assertTrue(noisy.supported(), noisy.reason());
+        assertFalse(noisy.backward());
         assertTrue(noisy.reason().contains("noisy top-k") && noisy.reason().contains("reference"), noisy.reason());
+        try (MoeLayer layer = backend.createLayer(noisyConfig, MoeWeights.random(noisyConfig, 1));
+             MoeForward f = layer.forward(PoclForwardTest.randomInput(3, 8, 1), ForwardOptions.inference())) {
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                    () -> layer.backward(f, Tensor.zeros(3, 8), Set.of()));
+            assertEquals(noisy.reason(), e.getMessage());
+        }
         Support ec = backend.supports(Presets.expertChoice(1.0).modelDim(8).hiddenDim(8).experts(4).build());
         assertFalse(ec.supported());
         assertTrue(ec.reason().contains("expert-choice"), ec.reason());
-        MoeConfig noisyConfig = Presets.shazeerNoisyTopK(2).modelDim(8).hiddenDim(8).experts(4).build();
+        MoeConfig ecConfig = Presets.expertChoice(1.0).modelDim(8).hiddenDim(8).experts(4).build();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> backend.createLayer(noisyConfig, MoeWeights.random(noisyConfig, 1)));
-        assertTrue(e.getMessage().contains("noisy top-k"), e.getMessage());
+                () -> backend.createLayer(ecConfig, MoeWeights.random(ecConfig, 1)));
+        assertTrue(e.getMessage().contains("expert-choice"), e.getMessage());
         for (MoeConfig.Builder b : new MoeConfig.Builder[] {Presets.mixtral(), Presets.switchTop1(), Presets.gshardTop2(),
                 Presets.stMoe(), Presets.deepSpeedTop1(), Presets.deepSpeedTop2(), Presets.deepSpeedTopK(3)}) {
             MoeConfig c = b.modelDim(8).hiddenDim(8).experts(4).build();

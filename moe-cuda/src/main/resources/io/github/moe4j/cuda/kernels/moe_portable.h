@@ -37,6 +37,7 @@
   #define IS_FINITE(x) isfinite(x)
   #define expf(x) exp(x)
   #define logf(x) log(x)
+  #define log1pf(x) log1p(x)
   #define sqrtf(x) sqrt(x)
   #define tanhf(x) tanh(x)
   #define erff(x) erf(x)
