@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Copies golden MoE test cases into moe-reference's test resources with moe4j's own manifest.
+"""Copies golden MoE test cases into the conformance suite's resources with moe4j's own manifest.
 
 Usage: scripts/refresh-golden.py SOURCE_DIR
 
 SOURCE_DIR holds one folder per case, each with a case.json (produced alongside the tensors by
 running a public MoE implementation) and raw little-endian float64 tensors <name>.f64. For every
-case this writes moe-reference/src/test/resources/golden/<case>/ with the tensors and a
-case.properties manifest of facts: source repository, path, commit or release, functions used,
-hyperparameters, suggested tolerance, and every tensor's shape and role. It also writes
-golden/index.txt, the list of cases. Python standard library only.
+case this writes conformance-tests/src/main/resources/io/github/moe4j/conformance/golden/<case>/
+with the tensors and a case.properties manifest of facts: source repository, path, commit or
+release, functions used, hyperparameters, suggested tolerance, and every tensor's shape and role.
+It also writes golden/index.txt, the list of cases. They are main resources so that they ship in
+the suite's jar (a backend author's build runs them); the reference's own double-precision check
+of the same cases (ReferenceGoldenCasesTest) reads them from there. Python standard library only.
 """
 import json
 import os
@@ -16,7 +18,9 @@ import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TARGET = os.path.join(HERE, "..", "moe-reference", "src", "test", "resources", "golden")
+TARGETS = [
+    os.path.join(HERE, "..", "conformance-tests", "src", "main", "resources", "io", "github", "moe4j", "conformance", "golden"),
+]
 
 
 def scalar(v):
@@ -66,26 +70,31 @@ def manifest(case_id, case):
     return "\n".join(lines) + "\n"
 
 
-def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    source = sys.argv[1]
-    cases = sorted(d for d in os.listdir(source) if os.path.isfile(os.path.join(source, d, "case.json")))
-    if os.path.isdir(TARGET):
-        shutil.rmtree(TARGET)
-    os.makedirs(TARGET)
+def write(source, cases, target):
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    os.makedirs(target)
     for case_id in cases:
         with open(os.path.join(source, case_id, "case.json")) as f:
             case = json.load(f)
-        out = os.path.join(TARGET, case_id)
+        out = os.path.join(target, case_id)
         os.makedirs(out)
         for name, t in case["tensors"].items():
             shutil.copyfile(os.path.join(source, case_id, t["file"]), os.path.join(out, name + ".f64"))
         with open(os.path.join(out, "case.properties"), "w") as f:
             f.write(manifest(case_id, case))
-    with open(os.path.join(TARGET, "index.txt"), "w") as f:
+    with open(os.path.join(target, "index.txt"), "w") as f:
         f.write("\n".join(cases) + "\n")
-    print(f"{len(cases)} cases written to {os.path.normpath(TARGET)}")
+    print(f"{len(cases)} cases written to {os.path.normpath(target)}")
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    source = sys.argv[1]
+    cases = sorted(d for d in os.listdir(source) if os.path.isfile(os.path.join(source, d, "case.json")))
+    for target in TARGETS:
+        write(source, cases, target)
 
 
 if __name__ == "__main__":

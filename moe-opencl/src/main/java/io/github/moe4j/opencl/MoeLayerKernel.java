@@ -30,6 +30,15 @@ import com.aparapi.Kernel;
  * <tr><td>{@link #LOSS_TOTAL}</td><td>1</td><td>{@code ReferenceLayer#losses}: averages over groups</td></tr>
  * </table>
  *
+ * <p>Backward ({@link OpenClLayer#backward}) replays the forward phases up to {@link #LOSS_GROUP}
+ * (without {@link #COMBINE}) and continues in the same launch with {@link #BACK_GATE} (T·k),
+ * {@link #BACK_HIDDEN} (R·h), {@link #BACK_EXPERT_INPUT} (T·d), the expert weight gradients
+ * {@link #GRAD_W_OUT}, {@link #GRAD_W_IN} (E·h·d), {@link #GRAD_B_OUT}, {@link #GRAD_B_IN},
+ * {@link #BACK_ROUTING} (T), {@link #BACK_INPUT} (T·d) and the router's {@link #GRAD_ROUTER} (d·E),
+ * {@link #GRAD_ROUTER_BIAS}, mirroring {@code ReferenceLayer#expertsBackward},
+ * {@code #routingBackward} and {@code #routerBackward}. Each work-item owns one output element and
+ * loops over the rows that touch it: no atomics, bit-identical on repeat.
+ *
  * <p>Versions of the expert GEMMs ({@link #gemmTiled}): 0 is the naive port (one work-item per
  * output element, the reference's loop), the debugging baseline the tests check the tiled one
  * against; 1 (default) is tiled, {@value #TILE}×{@value #TILE} tiles staged in local memory. Both
@@ -61,6 +70,26 @@ final class MoeLayerKernel extends Kernel {
     static final int COMBINE = 9;
     static final int LOSS_GROUP = 10;
     static final int LOSS_TOTAL = 11;
+    // backward phases
+    static final int BACK_GATE = 12;
+    static final int BACK_HIDDEN = 13;
+    static final int BACK_EXPERT_INPUT = 14;
+    static final int GRAD_W_OUT = 15;
+    static final int GRAD_B_OUT = 16;
+    static final int GRAD_W_IN = 17;
+    static final int GRAD_B_IN = 18;
+    static final int BACK_ROUTING = 19;
+    static final int BACK_INPUT = 20;
+    static final int GRAD_ROUTER = 21;
+    static final int GRAD_ROUTER_BIAS = 22;
+    static final int CV_BACK = 23;
+    static final int GRAD_NOISE = 24;
+
+    // router kinds
+    static final int ROUTER_TOKEN_CHOICE = 0;
+    static final int ROUTER_NOISY_TOP_K = 1;
+    /** Expert choice: topK is E, assignment (t, e) is expert e's, and only the taken ones keep selected = e. */
+    static final int ROUTER_EXPERT_CHOICE = 2;
 
     // activation codes (the gated kinds use their base nonlinearity and set gated = 1)
     static final int ACT_RELU = 0;
@@ -78,6 +107,8 @@ final class MoeLayerKernel extends Kernel {
     static final int PRIORITY_TOKEN_MAJOR = 1;
     static final int PRIORITY_BATCH_PRIORITIZED = 2;
     static final int PRIORITY_GATE_VALUE = 3;
+    /** Expert choice: per expert by (s descending, token); the slot is the position. */
+    static final int PRIORITY_EXPERT_CHOICE = 4;
 
     // aux normalisations
     static final int AUX_TOP1 = 0;
@@ -112,6 +143,22 @@ final class MoeLayerKernel extends Kernel {
     int gemmTiled = 1;
     /** The phase of pass p is {@code passPhase[phaseBase + p]}. */
     int phaseBase;
+    /** Backward: the aux loss's coefficient divided by G (the loss is averaged over groups). */
+    float auxCoefficient;
+    /** Backward: the z-loss's coefficient divided by G. */
+    float zCoefficient;
+    /** Backward: the importance loss's coefficient divided by G (noisy top-k). */
+    float importanceCoefficient;
+    /** Backward: the load loss's coefficient divided by G (noisy top-k). */
+    float loadCoefficient;
+    /** {@link #ROUTER_TOKEN_CHOICE} or {@link #ROUTER_NOISY_TOP_K}. */
+    int routerKind;
+    /** Noisy top-k with learned noise, in training: \( H = z + \varepsilon \odot \sigma \). */
+    int learnedNoise;
+    /** Noisy top-k, learned noise, training, k &lt; E: the smooth load estimator P(t, i). */
+    int smoothLoad;
+    /** \( \epsilon_0 \) of \( \sigma = \operatorname{softplus}(x W_{noise}) + \epsilon_0 \). */
+    float noiseEpsilon;
 
     // ---- inputs
     int[] passPhase = new int[1];
@@ -137,12 +184,30 @@ final class MoeLayerKernel extends Kernel {
     float[] wOut = new float[1];
     /** [E, h]. */
     float[] bIn = new float[1];
+    /** [d, E] W_noise (noisy top-k, learned noise). */
+    float[] wNoise = new float[1];
     /** [E, d]. */
     float[] bOut = new float[1];
 
     // ---- routing
     /** [T, E] logits z. */
     float[] logits = new float[1];
+    /** [T, E] selection keys: z, or H = z + εσ for noisy top-k with learned noise in training. */
+    float[] keys = new float[1];
+    /** [T, E] ε, the seeded logit noise (learned noise, training). */
+    float[] logitNoise = new float[1];
+    /** [T, E] \( x W_{noise} \). */
+    float[] rawStd = new float[1];
+    /** [T, E] \( \sigma = \operatorname{softplus}(x W_{noise}) + \epsilon_0 \). */
+    float[] sigma = new float[1];
+    /** [T, k + 1] the top k (+ 1 with the smooth load) keys, best first, routed or not. */
+    int[] topOrder = new int[1];
+    /** [T, E] P(t, i) of the smooth load estimator. */
+    float[] probInTopK = new float[1];
+    /** [G, E] Importance (noisy top-k). */
+    float[] importance = new float[1];
+    /** [G, E] Load (noisy top-k): smooth or counted. */
+    float[] loadVector = new float[1];
     /** [T, E] p = softmax(z). */
     float[] probs = new float[1];
     /** [T] lse(z_t). */
@@ -193,8 +258,50 @@ final class MoeLayerKernel extends Kernel {
     float[] auxTerms = new float[1];
     /** [G] mean lse² over each group's real tokens. */
     float[] zPerGroup = new float[1];
-    /** [2] aux (= E Σ f P, averaged over groups) and z, unweighted. */
-    float[] lossOut = new float[2];
+    /** [4] aux (= E Σ f P), z, importance cv² and load cv², each averaged over groups, unweighted. */
+    float[] lossOut = new float[4];
+
+    /** [G, E] f of each group (dispatch fraction, constant in backward). */
+    float[] auxFraction = new float[1];
+    /** [G] real tokens of each group. */
+    int[] realPerGroup = new int[1];
+    /** [R] the assignment (t·k + rank) each dispatch row holds. */
+    int[] assignmentOfRow = new int[1];
+
+    // ---- backward (mirrors ReferenceLayer#backward: expertsBackward, routingBackward, routerBackward)
+    /** [T, d] \( \partial L / \partial y \). */
+    float[] dY = new float[1];
+    /** [T, k] \( \partial L / \partial g \) from the combine. */
+    float[] dGate = new float[1];
+    /** [R, h] \( \partial L / \partial a \) (pre-activation). */
+    float[] dPreActivation = new float[1];
+    /** [R, h] \( \partial L / \partial (x W_{gate}) \) (gated kinds). */
+    float[] dGateLinear = new float[1];
+    /** [T, d] what the experts send back to their inputs. */
+    float[] dExpertInput = new float[1];
+    /** [T, E] \( \partial L / \partial p \) (scratch of the routing backward). */
+    float[] dProbs = new float[1];
+    /** [T, E] \( \partial L / \partial z \). */
+    float[] dLogits = new float[1];
+    /** [T, d] \( \partial L / \partial x \). */
+    float[] dX = new float[1];
+    /** [G, E] \( \partial L / \partial \mathrm{Importance} \), \( \partial L / \partial \mathrm{Load} \) (noisy top-k). */
+    float[] dImportance = new float[1];
+    float[] dLoad = new float[1];
+    /** [T, E] \( \partial L / \partial H \), \( \partial L / \partial \sigma \), \( \partial L / \partial (x W_{noise}) \) (noisy top-k). */
+    float[] dKeys = new float[1];
+    float[] dSigma = new float[1];
+    float[] dRawStd = new float[1];
+    /** [d, E] \( \partial L / \partial W_{noise} \). */
+    float[] gWNoise = new float[1];
+    /** Weight gradients, each in its weight's layout. */
+    float[] gWRouter = new float[1];
+    float[] gBRouter = new float[1];
+    float[] gWIn = new float[1];
+    float[] gWGate = new float[1];
+    float[] gWOut = new float[1];
+    float[] gBIn = new float[1];
+    float[] gBOut = new float[1];
 
     @Local
     float[] tileA = new float[LOCAL_SIZE];
@@ -206,13 +313,15 @@ final class MoeLayerKernel extends Kernel {
     /** Every global float array, for a full read-back (not used by {@link #run()}). */
     float[][] floatBuffers() {
         return new float[][] {x, jitter, mask, uniforms, logits, probs, lse, gateBefore, priorityGate, gate, preActivation,
-            gateLinear, hidden, expertOut, y, auxTerms, zPerGroup, lossOut};
+            gateLinear, hidden, expertOut, y, auxTerms, zPerGroup, lossOut, auxFraction, dY, dGate, dPreActivation, dGateLinear,
+            dExpertInput, dProbs, dLogits, dX, gWRouter, gBRouter, gWIn, gWGate, gWOut, gBIn, gBOut, keys, logitNoise, rawStd, sigma,
+            probInTopK, importance, loadVector, dImportance, dLoad, dKeys, dSigma, dRawStd, gWNoise};
     }
 
     /** Every global int array that the kernel writes, for a full read-back (not used by {@link #run()}). */
     int[][] intBuffers() {
         return new int[][] {selected, policyDropped, position, slot, loadPerGroup, keptPerGroup, rowBase, expertRowStart,
-            expertRows, rowOf, tokenOfRow};
+            expertRows, rowOf, tokenOfRow, realPerGroup, assignmentOfRow, topOrder};
     }
 
     @Override
@@ -264,6 +373,45 @@ final class MoeLayerKernel extends Kernel {
         if (phase == LOSS_TOTAL && gid == 0) {
             lossTotal();
         }
+        if (phase == BACK_GATE && gid < tokens * topK) {
+            backGate(gid);
+        }
+        if (phase == BACK_HIDDEN && gid < tokens * topK * hiddenDim) {
+            backHidden(gid);
+        }
+        if (phase == BACK_EXPERT_INPUT && gid < tokens * modelDim) {
+            backExpertInput(gid);
+        }
+        if (phase == GRAD_W_OUT && gid < experts * hiddenDim * modelDim) {
+            gradWOut(gid);
+        }
+        if (phase == GRAD_B_OUT && gid < experts * modelDim) {
+            gradBOut(gid);
+        }
+        if (phase == GRAD_W_IN && gid < experts * modelDim * hiddenDim) {
+            gradWIn(gid);
+        }
+        if (phase == GRAD_B_IN && gid < experts * hiddenDim) {
+            gradBIn(gid);
+        }
+        if (phase == BACK_ROUTING && gid < tokens) {
+            backRouting(gid);
+        }
+        if (phase == BACK_INPUT && gid < tokens * modelDim) {
+            backInput(gid);
+        }
+        if (phase == GRAD_ROUTER && gid < modelDim * experts) {
+            gradRouter(gid);
+        }
+        if (phase == GRAD_ROUTER_BIAS && gid < experts) {
+            gradRouterBias(gid);
+        }
+        if (phase == CV_BACK && gid < groups * experts) {
+            cvBack(gid);
+        }
+        if (phase == GRAD_NOISE && gid < modelDim * experts) {
+            gradNoise(gid);
+        }
     }
 
     /** \( z_{t,e} = b_e + \sum_j \tilde{x}_{t,j} W_{j,e} \), j increasing. */
@@ -282,6 +430,19 @@ final class MoeLayerKernel extends Kernel {
             s += v * wRouter[j * experts + e];
         }
         logits[i] = s;
+        float key = s;
+        if (learnedNoise == 1) {
+            float a = 0f;
+            for (int j = 0; j < modelDim; j++) {
+                a += x[t * modelDim + j] * wNoise[j * experts + e];
+            }
+            rawStd[i] = a;
+            // softplus without overflow, as NoisyTopKRouter#softplus
+            float sg = max(a, 0f) + log1p(exp(-abs(a))) + noiseEpsilon;
+            sigma[i] = sg;
+            key = s + logitNoise[i] * sg;
+        }
+        keys[i] = key;
     }
 
     /** Softmax, lse, top-k (value descending, index ascending), gates before capacity, the random second-expert policy. */
@@ -304,39 +465,65 @@ final class MoeLayerKernel extends Kernel {
         if (paddingNotRouted == 1 && mask[t] != 1f) {
             routed = 0;
         }
-        for (int r = 0; r < topK; r++) {
+        int ranks = topK + smoothLoad;
+        if (routerKind == ROUTER_EXPERT_CHOICE) {
+            ranks = 0;
+        }
+        int stride = topK + 1;
+        for (int r = 0; r < ranks; r++) {
             int best = -1;
-            if (routed == 1) {
-                for (int e = 0; e < experts; e++) {
-                    int taken = 0;
-                    for (int q = 0; q < r; q++) {
-                        if (selected[t * topK + q] == e) {
-                            taken = 1;
-                        }
+            for (int e = 0; e < experts; e++) {
+                int taken = 0;
+                for (int q = 0; q < r; q++) {
+                    if (topOrder[t * stride + q] == e) {
+                        taken = 1;
                     }
-                    if (taken == 0) {
-                        if (best < 0) {
-                            best = e;
-                        } else if (logits[row + e] > logits[row + best]) {
-                            best = e;
-                        }
+                }
+                if (taken == 0) {
+                    if (best < 0) {
+                        best = e;
+                    } else if (keys[row + e] > keys[row + best]) {
+                        best = e;
                     }
                 }
             }
-            selected[t * topK + r] = best;
+            topOrder[t * stride + r] = best;
+        }
+        for (int r = 0; r < topK; r++) {
+            int chosen = -1;
+            if (routed == 1) {
+                chosen = r;
+                if (routerKind != ROUTER_EXPERT_CHOICE) {
+                    chosen = topOrder[t * stride + r];
+                }
+            }
+            selected[t * topK + r] = chosen;
             policyDropped[t * topK + r] = 0;
         }
+        if (smoothLoad == 1) {
+            // NoisyTopKRouter#probInTopK: thr = (k+1)-th key if i is strictly above it, else the k-th
+            float thresholdIfIn = keys[row + topOrder[t * stride + topK]];
+            float thresholdIfOut = keys[row + topOrder[t * stride + topK - 1]];
+            for (int e = 0; e < experts; e++) {
+                float threshold = thresholdIfOut;
+                if (keys[row + e] > thresholdIfIn) {
+                    threshold = thresholdIfIn;
+                }
+                probInTopK[row + e] = 0.5f * (1f + erf((logits[row + e] - threshold) / (1.41421356f * sigma[row + e] + 1e-20f)));
+            }
+        }
         if (routed == 1) {
-            float mS = logits[row + selected[t * topK]];
+            // expert choice: every expert is a candidate; the gate is s = p
+            float mS = keys[row + selected[t * topK]];
             float sumS = 0f;
             for (int r = 0; r < topK; r++) {
-                sumS += exp(logits[row + selected[t * topK + r]] - mS);
+                sumS += exp(keys[row + selected[t * topK + r]] - mS);
             }
             for (int r = 0; r < topK; r++) {
                 int e = selected[t * topK + r];
                 float g = probs[row + e];
                 if (gateMode != GATES_NONE) {
-                    g = exp(logits[row + e] - mS) / sumS;
+                    g = exp(keys[row + e] - mS) / sumS;
                 }
                 gateBefore[t * topK + r] = g;
                 float pg = g;
@@ -458,9 +645,14 @@ final class MoeLayerKernel extends Kernel {
         int kept = 0;
         for (int a = g * groupSize * topK; a < (g + 1) * groupSize * topK; a++) {
             if (selected[a] == e) {
-                load++;
+                if (routerKind != ROUTER_EXPERT_CHOICE) {
+                    load++;
+                }
                 if (slot[a] >= 0) {
                     kept++;
+                    if (routerKind == ROUTER_EXPERT_CHOICE) {
+                        load++;
+                    }
                 }
             }
         }
@@ -527,8 +719,14 @@ final class MoeLayerKernel extends Kernel {
             if (slot[a] >= 0) {
                 dispatchRow = rowBase[selected[a] * groups + grp] + slot[a];
                 tokenOfRow[dispatchRow] = t;
+                assignmentOfRow[dispatchRow] = a;
             }
             rowOf[a] = dispatchRow;
+            if (routerKind == ROUTER_EXPERT_CHOICE) {
+                if (slot[a] < 0) {
+                    selected[a] = -1;
+                }
+            }
         }
     }
 
@@ -536,7 +734,9 @@ final class MoeLayerKernel extends Kernel {
     private float expertInput(int t, int j) {
         float v = x[t * modelDim + j];
         if (jitterFeedsExperts == 1) {
-            v = v * jitter[t * modelDim + j];
+            if (hasJitter == 1) {
+                v = v * jitter[t * modelDim + j];
+            }
         }
         return v;
     }
@@ -791,17 +991,43 @@ final class MoeLayerKernel extends Kernel {
         }
         float term = 0f;
         float z = 0f;
+        float fraction = 0f;
         if (real > 0) {
             int denominator = real;
             if (auxNormalization == AUX_TOPK_NORMALIZED) {
                 denominator = topK * real;
             }
-            term = ((float) count / (float) denominator) * (sumP / (float) real);
+            fraction = (float) count / (float) denominator;
+            term = fraction * (sumP / (float) real);
             z = sumLse2 / (float) real;
         }
         auxTerms[i] = term;
+        auxFraction[i] = fraction;
+        if (routerKind == ROUTER_NOISY_TOP_K) {
+            // ImportanceLoss#importance, LoadLoss#smoothLoad or #countLoad, over the group's real tokens
+            float imp = 0f;
+            float load = 0f;
+            for (int t = g * groupSize; t < (g + 1) * groupSize; t++) {
+                if (mask[t] == 1f) {
+                    for (int r = 0; r < topK; r++) {
+                        if (selected[t * topK + r] == e) {
+                            imp += gateBefore[t * topK + r];
+                            if (smoothLoad == 0) {
+                                load += 1f;
+                            }
+                        }
+                    }
+                    if (smoothLoad == 1) {
+                        load += probInTopK[t * experts + e];
+                    }
+                }
+            }
+            importance[i] = imp;
+            loadVector[i] = load;
+        }
         if (e == 0) {
             zPerGroup[g] = z;
+            realPerGroup[g] = real;
         }
     }
 
@@ -819,5 +1045,441 @@ final class MoeLayerKernel extends Kernel {
         }
         lossOut[0] = aux / (float) groups;
         lossOut[1] = z / (float) groups;
+        float imp = 0f;
+        float load = 0f;
+        if (routerKind == ROUTER_NOISY_TOP_K) {
+            for (int g = 0; g < groups; g++) {
+                imp += cvSquared(importance, g * experts);
+                load += cvSquared(loadVector, g * experts);
+            }
+        }
+        lossOut[2] = imp / (float) groups;
+        lossOut[3] = load / (float) groups;
+    }
+
+    /** {@code CoefficientOfVariation#squared} of the E values at {@code offset}: population variance over (mean² + 1e-10). */
+    private float cvSquared(float[] v, int offset) {
+        float n = (float) experts + 1e-10f;
+        float sum = 0f;
+        for (int e = 0; e < experts; e++) {
+            sum += v[offset + e];
+        }
+        float mean = sum / n;
+        float var = 0f;
+        for (int e = 0; e < experts; e++) {
+            float dv = v[offset + e] - mean;
+            var += dv * dv;
+        }
+        var = var / n;
+        return var / (mean * mean + 1e-10f);
+    }
+
+    /** {@code CoefficientOfVariation#squaredBackward}, element {@code e} of the E values at {@code offset}, times {@code dCv}. */
+    private float cvSquaredBackward(float[] v, int offset, int e, float dCv) {
+        float n = (float) experts + 1e-10f;
+        float sum = 0f;
+        for (int j = 0; j < experts; j++) {
+            sum += v[offset + j];
+        }
+        float mean = sum / n;
+        float var = 0f;
+        float deviations = 0f;
+        for (int j = 0; j < experts; j++) {
+            float dv = v[offset + j] - mean;
+            var += dv * dv;
+            deviations += dv;
+        }
+        var = var / n;
+        float denominator = mean * mean + 1e-10f;
+        float dVar = 2f / n * ((v[offset + e] - mean) - deviations / n);
+        return dCv * (dVar / denominator - var * 2f * mean * (1f / n) / (denominator * denominator));
+    }
+
+    /** Per (group, expert): \( \partial L / \partial \mathrm{Importance} \) and (smooth load) \( \partial L / \partial \mathrm{Load} \). */
+    private void cvBack(int i) {
+        int g = i / experts;
+        int e = i % experts;
+        dImportance[i] = cvSquaredBackward(importance, g * experts, e, importanceCoefficient);
+        float dl = 0f;
+        if (smoothLoad == 1) {
+            dl = cvSquaredBackward(loadVector, g * experts, e, loadCoefficient);
+        }
+        dLoad[i] = dl;
+    }
+
+    /**
+     * {@code ReferenceLayer#routingBackward}, noisy top-k part for token t: the importance loss and the combine reach
+     * the gates (softmax over the selected H), the load loss reaches z, H (thresholds) and σ through
+     * {@code NoisyTopKRouter#probInTopKBackward}; then \( H = z + \varepsilon\sigma \) and σ = softplus(·) + ε0.
+     */
+    private void backNoisy(int t) {
+        int row = t * experts;
+        int grp = t / groupSize;
+        int stride = topK + 1;
+        int realToken = 0;
+        if (mask[t] == 1f) {
+            realToken = 1;
+        }
+        for (int e = 0; e < experts; e++) {
+            dKeys[row + e] = 0f;
+            dSigma[row + e] = 0f;
+        }
+        if (selected[t * topK] >= 0) {
+            float gDg = 0f;
+            for (int r = 0; r < topK; r++) {
+                gDg += gateBefore[t * topK + r] * noisyGateGradient(t, r, grp, realToken);
+            }
+            for (int r = 0; r < topK; r++) {
+                float g = gateBefore[t * topK + r];
+                dKeys[row + selected[t * topK + r]] += g * (noisyGateGradient(t, r, grp, realToken) - gDg);
+            }
+        }
+        if (smoothLoad == 1) {
+            int inExpert = topOrder[t * stride + topK];
+            int outExpert = topOrder[t * stride + topK - 1];
+            for (int e = 0; e < experts; e++) {
+                int thresholdExpert = outExpert;
+                if (keys[row + e] > keys[row + inExpert]) {
+                    thresholdExpert = inExpert;
+                }
+                float dP = 0f;
+                if (realToken == 1) {
+                    dP = dLoad[grp * experts + e];
+                }
+                float v = logits[row + e] - keys[row + thresholdExpert];
+                float sd = 1.41421356f * sigma[row + e] + 1e-20f;
+                float w = v / sd;
+                float density = exp(-w * w) / 1.77245385f;
+                float dV = dP * density / sd;
+                dLogits[row + e] += dV;
+                dKeys[row + thresholdExpert] -= dV;
+                dSigma[row + e] += dP * (-density * v * 1.41421356f / (sd * sd));
+            }
+        }
+        for (int e = 0; e < experts; e++) {
+            dLogits[row + e] += dKeys[row + e];
+            if (learnedNoise == 1) {
+                float ds = dSigma[row + e] + logitNoise[row + e] * dKeys[row + e];
+                float a = rawStd[row + e];
+                float sigmoid = exp(a) / (1f + exp(a));
+                if (a >= 0f) {
+                    sigmoid = 1f / (1f + exp(-a));
+                }
+                dRawStd[row + e] = ds * sigmoid;
+            }
+        }
+    }
+
+    /** \( \partial L / \partial G \) of rank r before capacity: the combine's (if kept) plus the importance loss's (real tokens). */
+    private float noisyGateGradient(int t, int r, int grp, int realToken) {
+        float d = 0f;
+        if (slot[t * topK + r] >= 0) {
+            d = dGate[t * topK + r];
+        }
+        if (realToken == 1) {
+            d += dImportance[grp * experts + selected[t * topK + r]];
+        }
+        return d;
+    }
+
+    /** \( \partial L / \partial W_{noise}[j, e] = \sum_t x_{t,j}\, \partial L / \partial (x W_{noise})_{t,e} \), t increasing. */
+    private void gradNoise(int i) {
+        int j = i / experts;
+        int e = i % experts;
+        float s = 0f;
+        for (int t = 0; t < tokens; t++) {
+            s += x[t * modelDim + j] * dRawStd[t * experts + e];
+        }
+        gWNoise[i] = s;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Backward. Every work-item owns one output element and loops over what touches it (no atomics,
+    // so repeats are bit-identical); sums go in increasing index order like the reference's.
+
+    /** \( \phi'(a) \), mirroring {@code ExpertNetwork#derivative}; ReLU's is 0 at 0. */
+    private float activationDerivative(float a) {
+        float v = 0f;
+        if (activation == ACT_RELU) {
+            if (a > 0f) {
+                v = 1f;
+            }
+        }
+        if (activation == ACT_GELU) {
+            float cdf = 0.5f * (1f + erf(a * 0.70710678f));
+            float pdf = exp(-0.5f * a * a) * 0.39894228f;
+            v = cdf + a * pdf;
+        }
+        if (activation == ACT_GELU_TANH) {
+            float u = 0.7978845608f * (a + 0.044715f * a * a * a);
+            float th = tanh(u);
+            float du = 0.7978845608f * (1f + 3f * 0.044715f * a * a);
+            v = 0.5f * (1f + th) + 0.5f * a * (1f - th * th) * du;
+        }
+        if (activation == ACT_SILU) {
+            float s = 1f / (1f + exp(-a));
+            v = s * (1f + a * (1f - s));
+        }
+        return v;
+    }
+
+    /** The number of dispatch rows (kept assignments). */
+    private int totalRows() {
+        return expertRowStart[experts - 1] + expertRows[experts - 1];
+    }
+
+    /** {@code ReferenceLayer#expertsBackward}, combine: \( \partial L / \partial g_{t,r} = \sum_c dY_{t,c} f(x_t)_c \), 0 if dropped. */
+    private void backGate(int a) {
+        int t = a / topK;
+        int dispatchRow = rowOf[a];
+        float s = 0f;
+        if (dispatchRow >= 0) {
+            for (int c = 0; c < modelDim; c++) {
+                s += dY[t * modelDim + c] * expertOut[dispatchRow * modelDim + c];
+            }
+        }
+        dGate[a] = s;
+    }
+
+    /**
+     * {@code ExpertNetwork#backward}: \( \partial L / \partial \mathit{hidden}_i = \sum_c W_{out,i,c}\, g\, dY_c \), then
+     * \( \partial L / \partial a = \partial L / \partial \mathit{hidden} \odot \phi'(a) \odot b \) and
+     * \( \partial L / \partial b = \partial L / \partial \mathit{hidden} \odot \phi(a) \), per (dispatch row, hidden unit).
+     */
+    private void backHidden(int i) {
+        int dispatchRow = i / hiddenDim;
+        int col = i % hiddenDim;
+        if (dispatchRow < totalRows()) {
+            int a = assignmentOfRow[dispatchRow];
+            int e = selected[a];
+            int t = a / topK;
+            float g = gate[a];
+            float s = 0f;
+            for (int c = 0; c < modelDim; c++) {
+                s += (g * dY[t * modelDim + c]) * wOut[(e * hiddenDim + col) * modelDim + c];
+            }
+            int o = dispatchRow * hiddenDim + col;
+            float pre = preActivation[o];
+            float da = s * activationDerivative(pre);
+            if (gated == 1) {
+                da = da * gateLinear[o];
+                dGateLinear[o] = s * activate(pre);
+            }
+            dPreActivation[o] = da;
+        }
+    }
+
+    /** What token t's expert rows send back to its input: \( \sum_r W_{in} \partial L / \partial a + W_{gate} \partial L / \partial b \), rank order. */
+    private void backExpertInput(int i) {
+        int t = i / modelDim;
+        int j = i % modelDim;
+        float acc = 0f;
+        for (int r = 0; r < topK; r++) {
+            int dispatchRow = rowOf[t * topK + r];
+            if (dispatchRow >= 0) {
+                int e = selected[t * topK + r];
+                float s = 0f;
+                for (int c = 0; c < hiddenDim; c++) {
+                    s += dPreActivation[dispatchRow * hiddenDim + c] * wIn[(e * modelDim + j) * hiddenDim + c];
+                    if (gated == 1) {
+                        s += dGateLinear[dispatchRow * hiddenDim + c] * wGate[(e * modelDim + j) * hiddenDim + c];
+                    }
+                }
+                acc += s;
+            }
+        }
+        dExpertInput[i] = acc;
+    }
+
+    /** \( \partial L / \partial W_{out}[e, i, c] = \sum_{\text{rows of } e} \mathit{hidden}_i\, g\, dY_c \), rows in (group, slot) order. */
+    private void gradWOut(int i) {
+        int e = i / (hiddenDim * modelDim);
+        int rest = i % (hiddenDim * modelDim);
+        int col = rest / modelDim;
+        int c = rest % modelDim;
+        float s = 0f;
+        for (int r = 0; r < expertRows[e]; r++) {
+            int dispatchRow = expertRowStart[e] + r;
+            int a = assignmentOfRow[dispatchRow];
+            s += hidden[dispatchRow * hiddenDim + col] * (gate[a] * dY[(a / topK) * modelDim + c]);
+        }
+        gWOut[i] = s;
+    }
+
+    /** \( \partial L / \partial b_{out}[e, c] = \sum_{\text{rows of } e} g\, dY_c \). */
+    private void gradBOut(int i) {
+        int e = i / modelDim;
+        int c = i % modelDim;
+        float s = 0f;
+        for (int r = 0; r < expertRows[e]; r++) {
+            int a = assignmentOfRow[expertRowStart[e] + r];
+            s += gate[a] * dY[(a / topK) * modelDim + c];
+        }
+        gBOut[i] = s;
+    }
+
+    /** \( \partial L / \partial W_{in}[e, j, i] = \sum_{\text{rows of } e} x_j\, \partial L / \partial a_i \), and W_gate with \( \partial L / \partial b \). */
+    private void gradWIn(int i) {
+        int e = i / (modelDim * hiddenDim);
+        int rest = i % (modelDim * hiddenDim);
+        int j = rest / hiddenDim;
+        int col = rest % hiddenDim;
+        float s = 0f;
+        float sg = 0f;
+        for (int r = 0; r < expertRows[e]; r++) {
+            int dispatchRow = expertRowStart[e] + r;
+            float xj = expertInput(tokenOfRow[dispatchRow], j);
+            s += xj * dPreActivation[dispatchRow * hiddenDim + col];
+            if (gated == 1) {
+                sg += xj * dGateLinear[dispatchRow * hiddenDim + col];
+            }
+        }
+        gWIn[i] = s;
+        if (gated == 1) {
+            gWGate[i] = sg;
+        }
+    }
+
+    /** \( \partial L / \partial b_{in}[e, i] = \sum_{\text{rows of } e} \partial L / \partial a_i \). */
+    private void gradBIn(int i) {
+        int e = i / hiddenDim;
+        int col = i % hiddenDim;
+        float s = 0f;
+        for (int r = 0; r < expertRows[e]; r++) {
+            s += dPreActivation[(expertRowStart[e] + r) * hiddenDim + col];
+        }
+        gBIn[i] = s;
+    }
+
+    /**
+     * {@code ReferenceLayer#routingBackward} for token t: the z-loss ({@code RouterZLoss#backward}), the aux loss
+     * ({@code LoadBalancingLoss#backward}), the gates ({@code TokenChoiceRouter#gatesAfterCapacityBackward}), then the
+     * softmax ({@code Softmax#softmaxBackward}) into \( \partial L / \partial z_t \).
+     */
+    private void backRouting(int t) {
+        int row = t * experts;
+        int grp = t / groupSize;
+        int real = realPerGroup[grp];
+        for (int e = 0; e < experts; e++) {
+            dLogits[row + e] = 0f;
+            dProbs[row + e] = 0f;
+        }
+        if (mask[t] == 1f && real > 0) {
+            float dLse = zCoefficient * 2f * lse[t] / (float) real;
+            for (int e = 0; e < experts; e++) {
+                dLogits[row + e] = dLse * probs[row + e];
+                dProbs[row + e] = auxCoefficient * (float) experts * auxFraction[grp * experts + e] / (float) real;
+            }
+        }
+        if (routerKind == ROUTER_NOISY_TOP_K) {
+            backNoisy(t);
+        }
+        if (routerKind == ROUTER_EXPERT_CHOICE) {
+            // routeExpertChoice: gate[t, e] = s[t, e] for a taken token
+            for (int e = 0; e < experts; e++) {
+                if (slot[t * topK + e] >= 0) {
+                    dProbs[row + e] += dGate[t * topK + e];
+                }
+            }
+        }
+        if (routerKind == ROUTER_TOKEN_CHOICE && selected[t * topK] >= 0) {
+            if (gateMode == GATES_NONE) {
+                for (int r = 0; r < topK; r++) {
+                    if (slot[t * topK + r] >= 0) {
+                        dProbs[row + selected[t * topK + r]] += dGate[t * topK + r];
+                    }
+                }
+            }
+            if (gateMode != GATES_NONE) {
+                // softmax over the selected (before capacity) or the kept (after) logits: g (dG - Σ g dG)
+                float gDg = 0f;
+                for (int r = 0; r < topK; r++) {
+                    if (slot[t * topK + r] >= 0) {
+                        gDg += combineOrBefore(t * topK + r) * dGate[t * topK + r];
+                    }
+                }
+                for (int r = 0; r < topK; r++) {
+                    float dg = 0f;
+                    if (slot[t * topK + r] >= 0) {
+                        dg = dGate[t * topK + r];
+                    }
+                    float g = combineOrBefore(t * topK + r);
+                    if (gateMode == GATES_RENORMALIZE_AFTER) {
+                        if (slot[t * topK + r] < 0) {
+                            g = 0f;
+                        }
+                    }
+                    dLogits[row + selected[t * topK + r]] += g * (dg - gDg);
+                }
+            }
+        }
+        float sDs = 0f;
+        for (int e = 0; e < experts; e++) {
+            sDs += probs[row + e] * dProbs[row + e];
+        }
+        for (int e = 0; e < experts; e++) {
+            dLogits[row + e] += probs[row + e] * (dProbs[row + e] - sDs);
+        }
+    }
+
+    /** The gate the renormalising softmax produced: the combine weight after capacity, or the gate before capacity. */
+    private float combineOrBefore(int a) {
+        float g = gateBefore[a];
+        if (gateMode == GATES_RENORMALIZE_AFTER) {
+            g = gate[a];
+        }
+        return g;
+    }
+
+    /**
+     * {@code ReferenceLayer#routerBackward}: \( \partial L / \partial x = u \odot (\partial L / \partial z) W_r^\top \) plus the
+     * experts' part (times u when jitter feeds the experts).
+     */
+    private void backInput(int i) {
+        int t = i / modelDim;
+        int j = i % modelDim;
+        float s = 0f;
+        for (int e = 0; e < experts; e++) {
+            s += dLogits[t * experts + e] * wRouter[j * experts + e];
+        }
+        if (learnedNoise == 1) {
+            float sn = 0f;
+            for (int e = 0; e < experts; e++) {
+                sn += dRawStd[t * experts + e] * wNoise[j * experts + e];
+            }
+            s += sn;
+        }
+        float fromExperts = dExpertInput[i];
+        if (hasJitter == 1) {
+            s = jitter[i] * s;
+            if (jitterFeedsExperts == 1) {
+                fromExperts = jitter[i] * fromExperts;
+            }
+        }
+        dX[i] = s + fromExperts;
+    }
+
+    /** \( \partial L / \partial W_r[j, e] = \sum_t \tilde{x}_{t,j}\, \partial L / \partial z_{t,e} \), t increasing. */
+    private void gradRouter(int i) {
+        int j = i / experts;
+        int e = i % experts;
+        float s = 0f;
+        for (int t = 0; t < tokens; t++) {
+            float v = x[t * modelDim + j];
+            if (hasJitter == 1) {
+                v = v * jitter[t * modelDim + j];
+            }
+            s += v * dLogits[t * experts + e];
+        }
+        gWRouter[i] = s;
+    }
+
+    /** \( \partial L / \partial b_r[e] = \sum_t \partial L / \partial z_{t,e} \). */
+    private void gradRouterBias(int e) {
+        float s = 0f;
+        for (int t = 0; t < tokens; t++) {
+            s += dLogits[t * experts + e];
+        }
+        gBRouter[e] = s;
     }
 }

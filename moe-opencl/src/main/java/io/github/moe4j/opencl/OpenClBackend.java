@@ -2,10 +2,12 @@ package io.github.moe4j.opencl;
 
 import com.aparapi.device.OpenCLDevice;
 import io.github.moe4j.api.Checks;
+import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.MoeBackend;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.Support;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
 import java.util.ArrayList;
@@ -23,8 +25,10 @@ import java.util.Set;
  * <p>Supported: token-choice top-k routing with every gate normalisation and renormalisation
  * timing, capacity (dropless, factor, fixed) with every priority, GShard's random second-expert
  * policy, Switch jitter, routing groups, padding masks, every expert activation, router and expert
- * biases, and the aux and z losses, forward only. Declined by {@link #supports}: noisy top-k and
- * expert-choice routing. {@link MoeLayer#backward} is not implemented yet.
+ * biases, and the aux and z losses, forward and backward (with {@link io.github.moe4j.api.Freeze}
+ * groups skipped), and noisy top-k gating (learned or no noise, the smooth load estimator, the
+ * importance and load losses) and expert-choice routing, forward and backward. {@link #supports}
+ * declines nothing that moe-api can express today (a router type added later is declined by name).
  *
  * <p>Thread-safe; its layers are not. {@link #close()} disposes every layer's kernels; closing
  * twice is harmless.
@@ -53,12 +57,13 @@ public final class OpenClBackend implements MoeBackend {
     @Override
     public Support supports(MoeConfig config) {
         Checks.requireNonNull(config, "config");
-        if (!(config.router() instanceof TokenChoiceRouterConfig)) {
-            return Support.no(config.router().getClass().getSimpleName().replace("Config", "")
-                    + " routing is not implemented on the OpenCL backend yet (token-choice top-k is; moe4j issue 5)."
+        if (!(config.router() instanceof TokenChoiceRouterConfig) && !(config.router() instanceof NoisyTopKRouterConfig)
+                && !(config.router() instanceof ExpertChoiceRouterConfig)) {
+            return Support.no(config.router().getClass().getSimpleName()
+                    + " routing is not implemented on the OpenCL backend (token choice, noisy top-k and expert choice are)."
                     + " Hint: use the reference backend for this router");
         }
-        return Support.forwardOnly(OpenClLayer.NO_BACKWARD);
+        return Support.YES;
     }
 
     @Override

@@ -4,11 +4,13 @@ import io.github.moe4j.api.Activation;
 import io.github.moe4j.api.AuxNormalization;
 import io.github.moe4j.api.Capacity;
 import io.github.moe4j.api.CapacityBase;
+import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.GateNormalization;
 import io.github.moe4j.api.LossWeights;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.PaddingPolicy;
 import io.github.moe4j.api.Priority;
 import io.github.moe4j.api.RenormTiming;
@@ -86,6 +88,51 @@ record MoeCase(long seed, MoeConfig config, MoeWeights weights, Tensor input, Fo
             options = options.withPaddingMask(Tensor.of(mask, tokens));
         }
         return new MoeCase(seed, config, weights, Tensor.of(x, tokens, d), options, tie);
+    }
+
+    /**
+     * One random noisy top-k case (SPEC §6): learned noise (three in four) or none, k up to E (so
+     * both the smooth and the counted load occur), importance, load and z losses on or off, and the
+     * same spread of capacities, priorities, groups, padding and experts as {@link #random}.
+     */
+    static MoeCase randomNoisy(long seed) {
+        MoeCase base = random(seed);
+        SplittableRandom r = new SplittableRandom(~seed);
+        MoeConfig b = base.config();
+        int k = 1 + r.nextInt(Math.min(b.experts(), 3));
+        NoisyTopKRouterConfig router = new NoisyTopKRouterConfig(k, r.nextInt(4) == 0 ? NoisyTopKRouterConfig.Noise.NONE
+                : NoisyTopKRouterConfig.Noise.LEARNED, NoisyTopKRouterConfig.DEFAULT_NOISE_EPSILON);
+        LossWeights losses = LossWeights.of().importance(r.nextInt(4) == 0 ? 0 : 0.01).load(r.nextInt(4) == 0 ? 0 : 0.01)
+                .z(r.nextBoolean() ? 0.001 : 0);
+        MoeConfig config = MoeConfig.builder().modelDim(b.modelDim()).hiddenDim(b.hiddenDim()).experts(b.experts())
+                .activation(b.activation()).router(router).capacity(b.capacity()).priority(b.priority()).losses(losses)
+                .routerBias(false).expertBias(b.expertBias()).padding(b.padding()).build();
+        MoeWeights weights = MoeWeights.random(config, r.nextLong());
+        ForwardOptions options = (r.nextInt(4) == 0 ? ForwardOptions.inference() : ForwardOptions.training(r.nextLong(), r.nextInt(100)))
+                .withGroups(base.options().groups());
+        if (base.options().paddingMask() != null) {
+            options = options.withPaddingMask(base.options().paddingMask());
+        }
+        return new MoeCase(seed, config, weights, base.input(), options, false);
+    }
+
+    /**
+     * One random expert-choice case (SPEC §7): C from a capacity factor (some rounding to more than
+     * the group, some to one token), z loss on or off, and {@link #random}'s spread of experts,
+     * dims, activations, biases, groups and padding.
+     */
+    static MoeCase randomExpertChoice(long seed) {
+        MoeCase base = random(seed);
+        SplittableRandom r = new SplittableRandom(~seed ^ 0xec);
+        MoeConfig b = base.config();
+        Capacity capacity = Capacity.factor(new double[] {0.25, 0.5, 1.0, 2.0, 8.0}[r.nextInt(5)], CapacityBase.TOKENS,
+                Rounding.values()[r.nextInt(Rounding.values().length)], 1);
+        MoeConfig config = MoeConfig.builder().modelDim(b.modelDim()).hiddenDim(b.hiddenDim()).experts(b.experts())
+                .activation(b.activation()).router(new ExpertChoiceRouterConfig()).capacity(capacity)
+                .losses(LossWeights.of().z(r.nextBoolean() ? 0.001 : 0)).routerBias(b.routerBias()).expertBias(b.expertBias())
+                .padding(b.padding()).build();
+        MoeWeights weights = MoeWeights.random(config, r.nextLong());
+        return new MoeCase(seed, config, weights, base.input(), base.options(), false);
     }
 
     /** Router column e+1 := column e (and the bias), so experts e and e+1 tie exactly. */

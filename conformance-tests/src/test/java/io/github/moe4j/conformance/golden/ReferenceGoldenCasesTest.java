@@ -1,36 +1,21 @@
-package io.github.moe4j.reference.golden;
+package io.github.moe4j.conformance.golden;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.github.moe4j.api.Activation;
 import io.github.moe4j.api.AuxNormalization;
-import io.github.moe4j.api.Capacity;
-import io.github.moe4j.api.CapacityBase;
-import io.github.moe4j.api.ExpertChoiceRouterConfig;
-import io.github.moe4j.api.ForwardOptions;
-import io.github.moe4j.api.GateNormalization;
 import io.github.moe4j.api.LossWeights;
 import io.github.moe4j.api.MoeConfig;
-import io.github.moe4j.api.NoisyTopKRouterConfig;
-import io.github.moe4j.api.PaddingPolicy;
-import io.github.moe4j.api.Presets;
-import io.github.moe4j.api.Priority;
-import io.github.moe4j.api.RenormTiming;
-import io.github.moe4j.api.Rounding;
-import io.github.moe4j.api.RouterNoise;
-import io.github.moe4j.api.Tensor;
-import io.github.moe4j.api.TokenChoiceRouterConfig;
+import io.github.moe4j.conformance.GoldenCase;
+import io.github.moe4j.conformance.GoldenSetup;
 import io.github.moe4j.reference.LoadBalancingLoss;
 import io.github.moe4j.reference.ReferenceForward;
 import io.github.moe4j.reference.ReferenceLayer;
-import io.github.moe4j.reference.ReferenceWeights;
 import io.github.moe4j.reference.RoutingPlan;
 import io.github.moe4j.api.Freeze;
 import io.github.moe4j.reference.LossTerm;
 import io.github.moe4j.reference.ReferenceGradients;
 import java.util.EnumSet;
 import java.util.List;
-import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -39,21 +24,21 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The reference reproduces every golden case: numbers produced by running public MoE
  * implementations (Hugging Face Switch and Mixtral, DeepSpeed, tensor2tensor, flaxformer) on fixed
  * inputs. Each case is mapped to the moe4j configuration that names its conventions, run through
- * the double-precision reference, and every forward quantity it stores is compared at the case's
- * suggested tolerance (routing decisions exactly). The manifests and tensors are in the test
- * resources {@code golden/}, written by {@code scripts/refresh-golden.py}.
+ * the double-precision reference (on {@link GoldenSetup}'s mapping, with the exact weights and
+ * input), and every quantity it stores, forward and gradient, is compared at the case's suggested
+ * tolerance (routing decisions exactly). The manifests and tensors ship in the suite's resources,
+ * written by {@code scripts/refresh-golden.py}.
  */
-class GoldenCasesTest {
+class ReferenceGoldenCasesTest {
 
     static List<GoldenCase> cases() {
-        return GoldenCase.all();
+        return GoldenCase.ids().stream().map(GoldenCase::load).toList();
     }
 
-    /** A case mapped to moe4j: the layer, its input and the options of the call. */
-    record Setup(MoeConfig config, ReferenceWeights weights, double[] x, int tokens, ForwardOptions options) {
-        ReferenceForward run() {
-            return new ReferenceLayer(config, weights).forward(x, tokens, options);
-        }
+    /** The case through the reference in double, on the suite's mapping (exact weights and input). */
+    private static ReferenceForward run(GoldenSetup s) {
+        return new ReferenceLayer(s.config(), s.exactWeights())
+                .forward(s.exactInput(), s.exactInput().length / s.config().modelDim(), s.options());
     }
 
     private static final Set<Freeze> NONE_FROZEN = EnumSet.noneOf(Freeze.class);
@@ -88,18 +73,8 @@ class GoldenCasesTest {
         int d = c.hpInt("d");
         int h = c.hpInt("h");
         int e = c.hpInt("E");
-        MoeConfig config = Presets.switchTop1().modelDim(d).hiddenDim(h).experts(e)
-                .activation(activation(c.hp("dense_act_fn")))
-                .router(new TokenChoiceRouterConfig(1, GateNormalization.NONE, RenormTiming.BEFORE_CAPACITY,
-                        io.github.moe4j.api.SecondExpertPolicy.ALL, 0, TokenChoiceRouterConfig.JitterTarget.ROUTER_ONLY))
-                .capacity(Capacity.fixed(c.hpInt("expert_capacity")))
-                .routerBias(c.hpBool("router_bias"))
-                .losses(LossWeights.of().aux(c.hpDouble("aux_coef"), AuxNormalization.TOP1).z(c.hpDouble("z_coef")))
-                .build();
-        ReferenceWeights w = new ReferenceWeights(d, h, e, transpose(c.tensor("router_weight"), e, d),
-                c.has("router_bias") ? c.tensor("router_bias") : null, null,
-                transposeEach(c.tensor("wi"), e, h, d), null, transposeEach(c.tensor("wo"), e, d, h), null, null);
-        ReferenceForward f = new Setup(config, w, c.tensor("x"), t, ForwardOptions.inference().withGroups(b)).run();
+        GoldenSetup setup = GoldenSetup.of(c);
+        ReferenceForward f = run(setup);
         RoutingPlan plan = f.plan();
         double rtol = c.rtol();
         double atol = c.atol();
@@ -185,19 +160,8 @@ class GoldenCasesTest {
         int h = c.hpInt("h");
         int e = c.hpInt("E");
         int k = c.hpInt("k");
-        MoeConfig config = Presets.mixtral().modelDim(d).hiddenDim(h).experts(e)
-                .router(TokenChoiceRouterConfig.topK(k))
-                .losses(LossWeights.of().aux(c.hpDouble("aux_coef"), AuxNormalization.TOPK_COUNT))
-                .padding(PaddingPolicy.ROUTED)
-                .build();
-        ReferenceWeights w = new ReferenceWeights(d, h, e, transpose(c.tensor("router_weight"), e, d), null, null,
-                transposeEach(c.tensor("w1"), e, h, d), transposeEach(c.tensor("w3"), e, h, d),
-                transposeEach(c.tensor("w2"), e, d, h), null, null);
-        ForwardOptions options = ForwardOptions.inference();
-        if (c.has("attention_mask")) {
-            options = options.withPaddingMask(Tensor.ofDoubles(c.tensor("attention_mask"), t));
-        }
-        ReferenceForward f = new Setup(config, w, c.tensor("x"), t, options).run();
+        GoldenSetup setup = GoldenSetup.of(c);
+        ReferenceForward f = run(setup);
         double rtol = c.rtol();
         double atol = c.atol();
         m.close("router_logits", c.shape("router_logits"), c.tensor("router_logits"), f.router().logits(), rtol, atol);
@@ -229,18 +193,8 @@ class GoldenCasesTest {
         int h = c.hpInt("h");
         int e = c.hpInt("E");
         int k = c.hpInt("k");
-        MoeConfig.Builder builder = k == 1 ? Presets.deepSpeedTop1() : k == 2 ? Presets.deepSpeedTop2() : Presets.deepSpeedTopK(k);
-        if (k > 2 && "position".equals(c.hp("drop_policy"))) {
-            builder.priority(Priority.TOKEN_MAJOR);
-        }
-        MoeConfig config = builder.modelDim(d).hiddenDim(h).experts(e)
-                .capacity(Capacity.factor(c.hpDouble("capacity_factor"), CapacityBase.ASSIGNMENTS, Rounding.CEIL, c.hpInt("min_capacity")))
-                .losses(LossWeights.of().aux(c.hpDouble("aux_coef"), k <= 2 ? AuxNormalization.TOP1 : AuxNormalization.TOPK_NORMALIZED))
-                .build();
-        ReferenceWeights w = new ReferenceWeights(d, h, e, transpose(c.tensor("wg"), e, d), null, null,
-                transposeEach(c.tensor("expert_w1"), e, h, d), null, transposeEach(c.tensor("expert_w2"), e, d, h),
-                c.tensor("expert_b1"), c.tensor("expert_b2"));
-        ReferenceForward f = new Setup(config, w, c.tensor("x"), t, ForwardOptions.inference()).run();
+        GoldenSetup setup = GoldenSetup.of(c);
+        ReferenceForward f = run(setup);
         RoutingPlan plan = f.plan();
         int cap = plan.capacity();
         double rtol = c.rtol();
@@ -321,17 +275,8 @@ class GoldenCasesTest {
         boolean noisy = c.hpBool("noisy_gating");
         boolean train = c.hpBool("train");
         double coef = c.hpDouble("loss_coef");
-        MoeConfig config = Presets.shazeerNoisyTopK(k).modelDim(d).hiddenDim(1).experts(e)
-                .router(new NoisyTopKRouterConfig(k, noisy ? NoisyTopKRouterConfig.Noise.LEARNED : NoisyTopKRouterConfig.Noise.NONE,
-                        c.hpDouble("noise_epsilon")))
-                .losses(LossWeights.of().importance(coef).load(coef))
-                .build();
-        ReferenceWeights w = withRandomExperts(d, 1, e, c.tensor("w_gate"), null, noisy ? c.tensor("w_noise") : null);
-        ForwardOptions options = train ? ForwardOptions.training(1, 0) : ForwardOptions.inference();
-        if (train && noisy) {
-            options = options.withNoise(new RouterNoise(null, Tensor.ofDoubles(c.tensor("noise"), t, e), null));
-        }
-        ReferenceForward f = new Setup(config, w, c.tensor("x"), t, options).run();
+        GoldenSetup setup = GoldenSetup.of(c);
+        ReferenceForward f = run(setup);
         double rtol = c.rtol();
         double atol = c.atol();
         double[] gates = new double[t * e];
@@ -392,18 +337,8 @@ class GoldenCasesTest {
         int d = c.hpInt("d");
         int e = c.hpInt("E");
         int cap = c.hpInt("expert_capacity");
-        MoeConfig.Builder b = expertChoice ? Presets.expertChoice(1.0) : Presets.stMoe();
-        b.modelDim(d).hiddenDim(1).experts(e).activation(Activation.RELU).routerBias(true).capacity(Capacity.fixed(cap));
-        if (expertChoice) {
-            b.router(new ExpertChoiceRouterConfig()).losses(LossWeights.of().z(c.hpDouble("z_coef")));
-        } else {
-            b.router(TokenChoiceRouterConfig.topK(c.hpInt("num_selected_experts")).withGates(GateNormalization.NONE))
-                    .priority(c.hpBool("batch_prioritized_routing") ? Priority.BATCH_PRIORITIZED : Priority.RANK_MAJOR)
-                    .losses(LossWeights.of().aux(c.hpDouble("aux_coef"), AuxNormalization.TOPK_COUNT).z(c.hpDouble("z_coef")));
-        }
-        MoeConfig config = b.build();
-        ReferenceWeights w = withRandomExperts(d, 1, e, c.tensor("router_kernel"), c.tensor("router_bias"), null);
-        ReferenceForward f = new Setup(config, w, c.tensor("x"), t, ForwardOptions.inference().withGroups(groups)).run();
+        GoldenSetup setup = GoldenSetup.of(c);
+        ReferenceForward f = run(setup);
         RoutingPlan plan = f.plan();
         int mChoices = plan.choices();
         double rtol = c.rtol();
@@ -473,10 +408,10 @@ class GoldenCasesTest {
         // JAX's weak typing makes each Python-float coefficient float32 where it multiplies a float32
         // loss (0.01 becomes 0.0099999998), and the gradients flow back from that coefficient. Without
         // the aux term the rest is float64 and is checked at the case's tolerance.
-        MoeConfig withoutAux = config.toBuilder().losses(LossWeights.of().aux(0, config.losses().auxNormalization())
+        MoeConfig withoutAux = setup.config().toBuilder().losses(LossWeights.of().aux(0, setup.config().losses().auxNormalization())
                 .z((float) c.hpDouble("z_coef"))).build();
-        ReferenceLayer layer = new ReferenceLayer(withoutAux, w);
-        ReferenceForward f2 = layer.forward(c.tensor("x"), t, ForwardOptions.inference().withGroups(groups));
+        ReferenceLayer layer = new ReferenceLayer(withoutAux, setup.exactWeights());
+        ReferenceForward f2 = layer.forward(setup.exactInput(), t, setup.options());
         ReferenceGradients g = layer.backwardFromGates(f2, dGate, NONE_FROZEN);
         if (expertChoice) {
             m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
@@ -536,20 +471,6 @@ class GoldenCasesTest {
         return out;
     }
 
-    /** Router-only cases: the experts are not part of the case; seeded random ones fill the layer. */
-    private static ReferenceWeights withRandomExperts(int d, int h, int e, double[] router, double[] routerBias, double[] noiseRouter) {
-        Random rng = new Random(7);
-        double[] wIn = new double[e * d * h];
-        double[] wOut = new double[e * h * d];
-        for (int i = 0; i < wIn.length; i++) {
-            wIn[i] = rng.nextGaussian();
-        }
-        for (int i = 0; i < wOut.length; i++) {
-            wOut[i] = rng.nextGaussian();
-        }
-        return new ReferenceWeights(d, h, e, router, routerBias, noiseRouter, wIn, null, wOut, null, null);
-    }
-
     /** The float32 product of two values as float32 arithmetic computes it. */
     private static double float32Product(double a, double b) {
         return (float) ((double) (float) a * (double) (float) b);
@@ -587,13 +508,4 @@ class GoldenCasesTest {
         return n;
     }
 
-    private static Activation activation(String name) {
-        return switch (name) {
-            case "relu" -> Activation.RELU;
-            case "gelu" -> Activation.GELU;
-            case "gelu_new" -> Activation.GELU_TANH;
-            case "silu" -> Activation.SILU;
-            default -> throw new AssertionError("no moe4j activation for " + name);
-        };
-    }
 }

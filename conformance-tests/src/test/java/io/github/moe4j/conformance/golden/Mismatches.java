@@ -1,4 +1,4 @@
-package io.github.moe4j.reference.golden;
+package io.github.moe4j.conformance.golden;
 
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,4 +1,4 @@
-package io.github.moe4j.reference.golden;
+package io.github.moe4j.conformance;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -12,11 +12,15 @@ import java.util.List;
 import java.util.Properties;
 
 /**
- * One golden case from the test resources {@code golden/<id>/}: its manifest
- * ({@code case.properties}, written by {@code scripts/refresh-golden.py}) and its tensors, raw
- * little-endian float64, row-major.
+ * One golden case shipped in this jar under {@code io/github/moe4j/conformance/golden/<id>/}: its
+ * manifest ({@code case.properties}) and its tensors, raw little-endian float64, row-major. The
+ * files are written by {@code scripts/refresh-golden.py}, which writes the same files to the
+ * reference's test resources; each case holds numbers produced by running a public MoE
+ * implementation (the manifest names its repository, file, version and functions).
  */
 public final class GoldenCase {
+    private static final String ROOT = "io/github/moe4j/conformance/golden/";
+
     private final String id;
     private final Properties manifest;
 
@@ -25,21 +29,21 @@ public final class GoldenCase {
         this.manifest = manifest;
     }
 
-    /** Every case listed in {@code golden/index.txt}. */
-    public static List<GoldenCase> all() {
-        List<GoldenCase> cases = new ArrayList<>();
-        for (String line : new String(read("golden/index.txt"), StandardCharsets.UTF_8).split("\n")) {
+    /** The ids listed in {@code golden/index.txt}. */
+    public static List<String> ids() {
+        List<String> ids = new ArrayList<>();
+        for (String line : new String(read(ROOT + "index.txt"), StandardCharsets.UTF_8).split("\n")) {
             if (!line.isBlank()) {
-                cases.add(load(line.trim()));
+                ids.add(line.trim());
             }
         }
-        return cases;
+        return ids;
     }
 
     /** The case of that id. */
     public static GoldenCase load(String id) {
         Properties p = new Properties();
-        try (InputStream in = resource("golden/" + id + "/case.properties")) {
+        try (InputStream in = resource(ROOT + id + "/case.properties")) {
             p.load(in);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -50,7 +54,7 @@ public final class GoldenCase {
     private static InputStream resource(String path) {
         InputStream in = GoldenCase.class.getClassLoader().getResourceAsStream(path);
         if (in == null) {
-            throw new IllegalStateException("test resource " + path + " is missing (Hint: scripts/refresh-golden.py writes it)");
+            throw new IllegalStateException("resource " + path + " is missing from the conformance jar (Hint: scripts/refresh-golden.py writes it)");
         }
         return in;
     }
@@ -70,7 +74,12 @@ public final class GoldenCase {
 
     /** The implementation prefix, e.g. {@code hf-switch}. */
     public String implementation() {
-        return manifest.getProperty("implementation");
+        return require("implementation");
+    }
+
+    /** The source the numbers come from: repository, path and version of the first source. */
+    public String provenance() {
+        return require("source.0.repo") + " " + require("source.0.path") + " (" + require("source.0.version") + ")";
     }
 
     /** Whether the case stores that tensor. */
@@ -86,7 +95,7 @@ public final class GoldenCase {
 
     /** A stored tensor's values, row-major; its length is checked against the manifest's shape. */
     public double[] tensor(String name) {
-        byte[] bytes = read("golden/" + id + "/" + name + ".f64");
+        byte[] bytes = read(ROOT + id + "/" + name + ".f64");
         double[] v = new double[bytes.length / 8];
         ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asDoubleBuffer().get(v);
         int expected = Arrays.stream(shape(name)).reduce(1, (a, b) -> a * b);
@@ -94,17 +103,6 @@ public final class GoldenCase {
             throw new IllegalStateException(id + "/" + name + " has " + v.length + " values, its manifest shape " + expected);
         }
         return v;
-    }
-
-    /** The names of the stored tensors with that role (input, weight, noise, output, derived, gradient). */
-    public java.util.SortedSet<String> tensorsWithRole(String role) {
-        java.util.SortedSet<String> names = new java.util.TreeSet<>();
-        for (String key : manifest.stringPropertyNames()) {
-            if (key.startsWith("tensor.") && key.endsWith(".role") && manifest.getProperty(key).equals(role)) {
-                names.add(key.substring("tensor.".length(), key.length() - ".role".length()));
-            }
-        }
-        return names;
     }
 
     /** A hyperparameter as text. */
@@ -127,19 +125,25 @@ public final class GoldenCase {
         return Boolean.parseBoolean(hp(name));
     }
 
-    /** A hyperparameter if present. */
-    public String hpOr(String name, String fallback) {
-        return manifest.getProperty("hp." + name, fallback);
-    }
-
-    /** The case's suggested relative tolerance. */
+    /** The case's suggested relative tolerance (for a double-precision implementation). */
     public double rtol() {
         return Double.parseDouble(require("tolerance.rtol"));
     }
 
-    /** The case's suggested absolute tolerance. */
+    /** The case's suggested absolute tolerance (for a double-precision implementation). */
     public double atol() {
         return Double.parseDouble(require("tolerance.atol"));
+    }
+
+    /** The names of the stored tensors with that role (input, weight, noise, output, derived, gradient). */
+    public java.util.SortedSet<String> tensorsWithRole(String role) {
+        java.util.SortedSet<String> names = new java.util.TreeSet<>();
+        for (String key : manifest.stringPropertyNames()) {
+            if (key.startsWith("tensor.") && key.endsWith(".role") && manifest.getProperty(key).equals(role)) {
+                names.add(key.substring("tensor.".length(), key.length() - ".role".length()));
+            }
+        }
+        return names;
     }
 
     private String require(String key) {
