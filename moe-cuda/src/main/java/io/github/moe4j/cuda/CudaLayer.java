@@ -207,7 +207,7 @@ final class CudaLayer implements MoeLayer {
         int k = config.topK();
         int groups = options.groups();
         int gs = tokens / groups;
-        int capacity = gs == 0 ? 0 : config.capacityPerExpert(gs);
+        int capacity = config.capacityPerExpert(gs);
         if (tokens == 0) {
             pass.routing = new Routing(0, e, k, groups, capacity, new int[0], new float[0], new int[0], new int[e], new int[e]);
             pass.output = Tensor.zeros(0, d);
@@ -691,8 +691,9 @@ final class CudaLayer implements MoeLayer {
         DeviceBuffer zBuf = s.take(groups);
         rt.copyIn(zScale, zBuf);
         DeviceBuffer dLogits = s.take((long) tokens * e);
+        DeviceBuffer dProbs = s.take((long) tokens * e);
         rt.launch(Kernel.ROUTER_BACKWARD, Grid.linear(tokens), pass.probs, pass.lse, pass.selected, pass.slot, pass.gateBefore,
-                pass.gate, dGate, pass.real, auxBuf, zBuf, pass.stats, dLogits, tokens, e, k, gs, gatesKind());
+                pass.gate, dGate, pass.real, auxBuf, zBuf, pass.stats, dProbs, dLogits, tokens, e, k, gs, gatesKind());
 
         // Stage 1 backward: router and input
         DeviceBuffer dRouterIn = s.take((long) tokens * d);

@@ -52,9 +52,10 @@ import java.util.Set;
  * <li>\( dA = dH \phi'(a) b \), \( dB = dH \phi(a) \): the product rule on the above plus 2u;</li>
  * <li>row input gradient \( dA W_{in}^\top + dB W_{gate}^\top \): \( 2h \) terms; token input gradient
  *     sums k rows; weight gradients sum the expert's n rows ( \( n u \) ) and bias gradients too;</li>
- * <li>router: \( dP \) (aux scale rounded in float: 5u), \( s = \sum p\, dP \) (E terms),
- *     \( p (dP - s) \), the z-loss term \( c\, \mathrm{lse}\, p \) (5u), the subset-softmax term
- *     \( g (dg - \sum g\, dg) \), each with the relative probability and gate errors of the forward;</li>
+ * <li>router: \( dP \) (aux scale rounded in float: 5u); the softmax backward as the kernel evaluates it,
+ *     \( p_i \sum_{j \ne i} p_j (dP_i - dP_j) \) (E terms), and the subset-softmax term
+ *     \( g_j \sum_{m \ne j} g_m (dg_j - dg_m) \) (k terms), each with twice the forward's relative
+ *     probability or gate error; the z-loss term \( c\, \mathrm{lse}\, p \) (5u);</li>
  * <li>\( dZ W_r^\top \) (E terms), \( \tilde{x}^\top dZ \) and the bias sum (T terms), jitter products (u each).</li>
  * </ul>
  */
@@ -430,55 +431,59 @@ final class BackwardAgreement {
                             }
                         }
                     }
-                    double s = 0;
-                    double sAbs = 0;
-                    double sErr = 0;
-                    for (int i = 0; i < e; i++) {
-                        double pi = p[t * e + i];
-                        s += pi * dP[i];
-                        sAbs += Math.abs(pi * dP[i]);
-                        sErr += relP[t] * Math.abs(pi * dP[i]) + pi * dPErr[i];
-                    }
-                    sErr += (e + 1) * U * sAbs;
                     double[] part = new double[e];
                     double[] partErr = new double[e];
                     double[] partAbs = new double[e];
                     if (routed && !none) {
-                        double[] gv = new double[k];
-                        double[] dgv = new double[k];
-                        double gd = 0;
-                        double gdAbs = 0;
-                        double gdErr = 0;
-                        for (int j = 0; j < k; j++) {
-                            boolean kept = plan.slot()[t * k + j] >= 0;
-                            gv[j] = after ? plan.gate()[t * k + j] : plan.gateBeforeCapacity()[t * k + j];
-                            dgv[j] = kept ? dGate[t * k + j] : 0;
-                            if (kept) {
-                                gd += gv[j] * dgv[j];
-                                gdAbs += Math.abs(gv[j] * dgv[j]);
-                                gdErr += relP[t] * Math.abs(gv[j] * dgv[j]) + Math.abs(gv[j]) * dGateErr[t * k + j];
-                            }
-                        }
-                        gdErr += (k + 1) * U * gdAbs;
+                        // kernel: part[S_j] += g_j * sum_(m != j in the subset) g_m (dB_j - dB_m)
                         for (int j = 0; j < k; j++) {
                             boolean kept = plan.slot()[t * k + j] >= 0;
                             if (after && !kept) {
                                 continue;
                             }
+                            double gj = after ? plan.gate()[t * k + j] : plan.gateBeforeCapacity()[t * k + j];
+                            double dj = kept ? dGate[t * k + j] : 0;
+                            double ej = kept ? dGateErr[t * k + j] : 0;
+                            double sub = 0;
+                            double subAbs = 0;
+                            double subErr = 0;
+                            for (int m = 0; m < k; m++) {
+                                boolean keptM = plan.slot()[t * k + m] >= 0;
+                                if (m == j || (after && !keptM)) {
+                                    continue;
+                                }
+                                double gm = after ? plan.gate()[t * k + m] : plan.gateBeforeCapacity()[t * k + m];
+                                double dm = keptM ? dGate[t * k + m] : 0;
+                                sub += gm * (dj - dm);
+                                subAbs += Math.abs(gm * (dj - dm));
+                                subErr += Math.abs(gm) * (ej + (keptM ? dGateErr[t * k + m] : 0));
+                            }
                             int ex = plan.selected()[t * k + j];
-                            double v = gv[j] * (dgv[j] - gd);
+                            double v = gj * sub;
                             part[ex] += v;
                             partAbs[ex] += Math.abs(v);
-                            partErr[ex] += relP[t] * Math.abs(v) + Math.abs(gv[j]) * ((kept ? dGateErr[t * k + j] : 0) + gdErr)
-                                    + 2 * U * Math.abs(gv[j]) * (Math.abs(dgv[j]) + Math.abs(gd));
+                            partErr[ex] += 2 * relP[t] * Math.abs(gj) * subAbs + Math.abs(gj) * subErr + (k + 2) * U * Math.abs(gj) * subAbs;
                         }
                     }
                     for (int i = 0; i < e; i++) {
                         double pi = p[t * e + i];
                         double zPart = real ? zScale * lse[t] * pi : 0;
                         double zErr = real ? Math.abs(zScale) * (dLse[t] * pi + Math.abs(lse[t]) * relP[t] * pi) + 5 * U * Math.abs(zPart) : 0;
-                        double soft = pi * (dP[i] - s);
-                        double softErr = relP[t] * pi * Math.abs(dP[i] - s) + pi * (dPErr[i] + sErr) + 2 * U * pi * (Math.abs(dP[i]) + Math.abs(s));
+                        // kernel: soft = p_i * sum_(j != i) p_j (dP_i - dP_j)
+                        double soft = 0;
+                        double softAbs = 0;
+                        double softErr = 0;
+                        for (int q = 0; q < e; q++) {
+                            if (q == i) {
+                                continue;
+                            }
+                            double pq = p[t * e + q];
+                            soft += pq * (dP[i] - dP[q]);
+                            softAbs += pq * Math.abs(dP[i] - dP[q]);
+                            softErr += pq * (dPErr[i] + dPErr[q]);
+                        }
+                        soft *= pi;
+                        softErr = pi * softErr + (2 * relP[t] + (e + 2) * U) * pi * softAbs;
                         dZ[t * e + i] = zPart + part[i] + soft;
                         dZErr[t * e + i] = zErr + partErr[i] + softErr + 3 * U * (Math.abs(zPart) + partAbs[i] + Math.abs(soft));
                     }

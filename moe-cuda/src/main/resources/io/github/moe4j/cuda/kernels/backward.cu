@@ -10,12 +10,14 @@
  * Paper:    Fedus et al. 2021 (Switch) eq. (4)-(6); Zoph et al. 2022 (ST-MoE) eq. (5)
  * Layout:   probs float[T][E], lse float[T], selected, slot int[T][k], gateBefore, gate, dGate float[T][k],
  *           real int[T], auxScale, zScale float[G], stats float[G][E][2] (f at 0) -> dLogits float[T][E]
+ *           (dProbs float[T][E] is scratch, each row owned by its token's work-item)
  * Gates:    0 NONE, 1 RENORMALIZE before capacity, 2 RENORMALIZE after capacity
  * Rule:     selection, slots, drops and f are constants (SPEC section 10); every output element is
  *           owned by one work-item, which sums in a fixed order: no atomics, deterministic.
  *
  * Versions:
- *   1  naive: one work-item per token row, then one per output column of a segment (this file)
+ *   1  naive: one work-item per token row, then one per output column of a segment
+ *   2  softmax backwards as p_i sum_(j != i) p_j (dP_i - dP_j), no cancellation (this file)
  */
 #include "moe_portable.h"
 
@@ -40,19 +42,22 @@ DEVICE_FN float moe_dprob(GLOBAL const int* RESTRICT selected, GLOBAL const int*
 }
 
 /*
- * One work-item per token t (T work-items) writes the row dLogits[t][.]:
+ * One work-item per token t (T work-items) writes the rows dProbs[t][.] (its scratch) and dLogits[t][.]:
  *   z-loss:   zScale[g] * lse_t * p_ti on a real token (zScale = c_z / G * 2 / n_real(g))
  *   gates:    RENORMALIZE before: the softmax-over-subset backward of the selected logits with
  *             dBefore_j = kept ? dGate_j : 0;  after: the same over the kept logits with the
  *             combine weights;  NONE: through dP (moe_dprob)
  *   softmax:  p_ti (dP_i - sum_j p_tj dP_j)
+ * Both softmax backwards are evaluated as p_i sum_(j != i) p_j (dP_i - dP_j) (the same value, since
+ * the p_j sum to 1), which keeps its relative accuracy when p_i is close to 1, where
+ * dP_i - sum_j p_j dP_j would cancel.
  */
 KERNEL void router_backward(GLOBAL const float* RESTRICT probs, GLOBAL const float* RESTRICT lse,
                             GLOBAL const int* RESTRICT selected, GLOBAL const int* RESTRICT slot,
                             GLOBAL const float* RESTRICT gateBefore, GLOBAL const float* RESTRICT gate,
                             GLOBAL const float* RESTRICT dGate, GLOBAL const int* RESTRICT real,
                             GLOBAL const float* RESTRICT auxScale, GLOBAL const float* RESTRICT zScale,
-                            GLOBAL const float* RESTRICT stats, GLOBAL float* RESTRICT dLogits,
+                            GLOBAL const float* RESTRICT stats, GLOBAL float* RESTRICT dProbs, GLOBAL float* RESTRICT dLogits,
                             const int T, const int E, const int k, const int gs, const int gates) {
     int t = GID0;
     if (t >= T) return;
@@ -64,17 +69,8 @@ KERNEL void router_backward(GLOBAL const float* RESTRICT probs, GLOBAL const flo
     const int routed = selected[tk] >= 0;
     const float aux = auxScale[g];
     const int noneGates = gates == 0 && routed;
-    float s = 0.0f;
     for (int i = 0; i < E; i++) {
-        s += probs[row + i] * moe_dprob(selected, slot, dGate, stats, aux, isReal, noneGates, tk, k, ge, i);
-    }
-    float gd = 0.0f;
-    if (routed && gates != 0) {
-        for (int j = 0; j < k; j++) {
-            if (slot[tk + j] >= 0) {
-                gd += (gates == 1 ? gateBefore[tk + j] : gate[tk + j]) * dGate[tk + j];
-            }
-        }
+        dProbs[row + i] = moe_dprob(selected, slot, dGate, stats, aux, isReal, noneGates, tk, k, ge, i);
     }
     const float zc = isReal ? zScale[g] * lse[t] : 0.0f;
     for (int i = 0; i < E; i++) {
@@ -84,15 +80,27 @@ KERNEL void router_backward(GLOBAL const float* RESTRICT probs, GLOBAL const flo
             for (int j = 0; j < k; j++) {
                 if (selected[tk + j] != i) continue;
                 int kept = slot[tk + j] >= 0;
-                if (gates == 1) {
-                    acc += gateBefore[tk + j] * ((kept ? dGate[tk + j] : 0.0f) - gd);
-                } else if (kept) {
-                    acc += gate[tk + j] * (dGate[tk + j] - gd);
+                if (gates == 2 && !kept) continue;
+                float gj = gates == 1 ? gateBefore[tk + j] : gate[tk + j];
+                float dj = kept ? dGate[tk + j] : 0.0f;
+                float sub = 0.0f;
+                for (int m = 0; m < k; m++) {
+                    if (m == j) continue;
+                    int keptM = slot[tk + m] >= 0;
+                    if (gates == 2 && !keptM) continue;
+                    float gm = gates == 1 ? gateBefore[tk + m] : gate[tk + m];
+                    sub += gm * (dj - (keptM ? dGate[tk + m] : 0.0f));
                 }
+                acc += gj * sub;
             }
         }
-        float dp = moe_dprob(selected, slot, dGate, stats, aux, isReal, noneGates, tk, k, ge, i);
-        dLogits[row + i] = acc + p * (dp - s);
+        float dpi = dProbs[row + i];
+        float soft = 0.0f;
+        for (int j = 0; j < E; j++) {
+            if (j == i) continue;
+            soft += probs[row + j] * (dpi - dProbs[row + j]);
+        }
+        dLogits[row + i] = acc + p * soft;
     }
 }
 

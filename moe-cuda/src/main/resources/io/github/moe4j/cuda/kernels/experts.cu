@@ -15,38 +15,50 @@
  */
 #include "moe_portable.h"
 
-/* phi(a) of an activation kind: ExpertNetwork#activate. */
+/*
+ * phi(a) of an activation kind: ExpertNetwork#activate, in forms without cancellation for large |a|
+ * (same values in exact arithmetic): GELU = a Phi(a) = 0.5 a erfc(-a / sqrt 2), so the tail Phi(a) of
+ * a very negative a keeps its relative accuracy where 1 + erf(a / sqrt 2) would lose it;
+ * tanh-GELU = 0.5 a (1 + tanh(u)) = a / (1 + exp(-2u)); SiLU = a / (1 + exp(-a)).
+ */
 DEVICE_FN float moe_activate(const int kind, const float a) {
     if (kind == 0) {
         return a > 0.0f ? a : 0.0f;
     }
     if (kind == 1) {
-        return 0.5f * a * (1.0f + erff(a * 0.70710678118654752f));
+        return 0.5f * a * erfcf(-a * 0.70710678118654752f);
     }
     if (kind == 2) {
-        return 0.5f * a * (1.0f + tanhf(0.79788456080286536f * (a + 0.044715f * a * a * a)));
+        return a / (1.0f + expf(-2.0f * 0.79788456080286536f * (a + 0.044715f * a * a * a)));
     }
     return a / (1.0f + expf(-a));
 }
 
-/* phi'(a) of an activation kind: ExpertNetwork#derivative (ReLU's is 0 at 0). */
+/*
+ * phi'(a) of an activation kind: ExpertNetwork#derivative (ReLU's is 0 at 0), again without
+ * cancellation: GELU' = Phi(a) + a pdf(a) with Phi(a) = 0.5 erfc(-a / sqrt 2); with s = sigmoid(2u) and
+ * s' = sigmoid(-2u) = 1 - s, tanh-GELU' = s + 2 a s s' u' (since 1 + tanh u = 2s, 1 - tanh^2 u = 4 s s');
+ * with s = sigmoid(a), s' = sigmoid(-a), SiLU' = s (1 + a s').
+ */
 DEVICE_FN float moe_derivative(const int kind, const float a) {
     if (kind == 0) {
         return a > 0.0f ? 1.0f : 0.0f;
     }
     if (kind == 1) {
-        float cdf = 0.5f * (1.0f + erff(a * 0.70710678118654752f));
+        float cdf = 0.5f * erfcf(-a * 0.70710678118654752f);
         float pdf = expf(-0.5f * a * a) * 0.39894228040143268f;
         return cdf + a * pdf;
     }
     if (kind == 2) {
         float u = 0.79788456080286536f * (a + 0.044715f * a * a * a);
-        float th = tanhf(u);
         float du = 0.79788456080286536f * (1.0f + 3.0f * 0.044715f * a * a);
-        return 0.5f * (1.0f + th) + 0.5f * a * (1.0f - th * th) * du;
+        float s = 1.0f / (1.0f + expf(-2.0f * u));
+        float sm = 1.0f / (1.0f + expf(2.0f * u));
+        return s + 2.0f * a * s * sm * du;
     }
     float s = 1.0f / (1.0f + expf(-a));
-    return s * (1.0f + a * (1.0f - s));
+    float sm = 1.0f / (1.0f + expf(a));
+    return s * (1.0f + a * sm);
 }
 
 /* N*h work-items. hasBias = 0 ignores bIn; gated = 0 ignores lin. */

@@ -41,6 +41,7 @@
   #define sqrtf(x) sqrt(x)
   #define tanhf(x) tanh(x)
   #define erff(x) erf(x)
+  #define erfcf(x) erfc(x)
   #define fmaxf(a, b) fmax((a), (b))
   #define fabsf(x) fabs(x)
 #else
