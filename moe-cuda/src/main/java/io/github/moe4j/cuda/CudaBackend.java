@@ -17,10 +17,11 @@ import java.util.List;
  * thread-safe, as {@link MoeLayer} allows). Closing it closes its layers and frees all device
  * memory; closing twice is harmless.
  *
- * <p>Supported: forward of token-choice top-k routing ({@code NONE}, {@code RENORMALIZE} before or
+ * <p>Supported: forward and backward of token-choice top-k routing ({@code NONE}, {@code RENORMALIZE} before or
  * after capacity; every capacity mode and priority; groups; padding; jitter; GShard's random second
- * expert), every activation, optional biases, the aux and z losses. Not yet (declined by
- * {@link #supports} or, for backward, by the layer): noisy top-k, expert choice, backward.
+ * expert), every activation, optional biases, the aux and z losses; {@link io.github.moe4j.api.Freeze}.
+ * Noisy top-k (learned noise or none; importance and smooth-load losses): forward only so far.
+ * Not yet (declined by {@link #supports}): expert choice.
  */
 public final class CudaBackend implements MoeBackend {
     private final DeviceRuntime runtime;
@@ -48,10 +49,6 @@ public final class CudaBackend implements MoeBackend {
     @Override
     public Support supports(MoeConfig config) {
         Checks.requireNonNull(config, "config");
-        if (config.router() instanceof NoisyTopKRouterConfig) {
-            return Support.no("noisy top-k routing is not implemented by the cuda backend yet (moe4j issue 6); "
-                    + "use the reference backend for it");
-        }
         if (config.router() instanceof ExpertChoiceRouterConfig) {
             return Support.no("expert-choice routing is not implemented by the cuda backend yet (moe4j issue 6); "
                     + "use the reference backend for it");
@@ -61,7 +58,10 @@ public final class CudaBackend implements MoeBackend {
             return Support.no("experts * modelDim * hiddenDim = " + weights + " elements per expert weight tensor; "
                     + "the cuda backend indexes with 32-bit ints and supports at most " + Integer.MAX_VALUE);
         }
-        return Support.forwardOnly(CudaLayer.NO_BACKWARD);
+        if (config.router() instanceof NoisyTopKRouterConfig) {
+            return Support.forwardOnly(CudaLayer.NO_NOISY_BACKWARD);
+        }
+        return Support.YES;
     }
 
     /**

@@ -7,8 +7,8 @@ import io.github.moe4j.api.MoeBackendProvider;
 
 /**
  * Registers the CUDA backend with {@link java.util.ServiceLoader} as {@code "cuda"}. Its priority is
- * {@value #PRIORITY}, below the reference, while the backend runs the forward pass only and has not
- * passed the conformance suite on a GPU, so {@link io.github.moe4j.api.MoeBackends#best()} never picks
+ * {@value #PRIORITY}, below the reference, while the backend has not passed the conformance suite on
+ * a GPU (it has passed it on PoCL only), so {@link io.github.moe4j.api.MoeBackends#best()} never picks
  * it over the reference; open it by name. Once certified it takes {@value #GPU_PRIORITY} (a GPU
  * backend on a GPU; moe4j issue 6). {@link #availability()} never throws and never crashes the JVM: without a
  * driver it says {@code "unavailable: libcuda.so.1 not found ..."}, without a device or with one

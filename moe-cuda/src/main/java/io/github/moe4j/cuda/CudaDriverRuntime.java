@@ -269,24 +269,26 @@ final class CudaDriverRuntime implements DeviceRuntime {
     }
 
     @Override
-    public void gemm(int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c,
-                     long cOffset) {
-        if (m == 0 || n == 0) {
+    public void gemm(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset,
+                     DeviceBuffer c, long cOffset) {
+        if (m == 0 || n == 0 || (k == 0 && ops.accumulate())) {
             return;
         }
         if (cublas == null) {
-            DeviceRuntime.portableGemm(this, m, n, k, a, aOffset, b, bOffset, c, cOffset);
+            DeviceRuntime.portableGemm(this, ops, m, n, k, a, aOffset, b, bOffset, c, cOffset);
             return;
         }
         bind();
-        CublasRowMajor.ColumnMajorCall p = CublasRowMajor.plan(m, n, k);
+        CublasRowMajor.ColumnMajorCall p = CublasRowMajor.plan(m, n, k, ops.transA(), ops.transB());
         CUdeviceptr first = own(p.firstIsRowB() ? b : a).pointer().withByteOffset((p.firstIsRowB() ? bOffset : aOffset) * Sizeof.FLOAT);
         CUdeviceptr second = own(p.firstIsRowB() ? a : b).pointer().withByteOffset((p.firstIsRowB() ? aOffset : bOffset) * Sizeof.FLOAT);
         CUdeviceptr out = own(c).pointer().withByteOffset(cOffset * Sizeof.FLOAT);
         Pointer one = Pointer.to(new float[] {1f});
-        Pointer zero = Pointer.to(new float[] {0f});
-        call("cublasSgemm", () -> JCublas2.cublasSgemm(cublas, cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_N,
-                p.m(), p.n(), p.k(), one, first, p.lda(), second, p.ldb(), zero, out, p.ldc()));
+        Pointer beta = Pointer.to(new float[] {ops.accumulate() ? 1f : 0f});
+        int opFirst = p.transFirst() ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
+        int opSecond = p.transSecond() ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
+        call("cublasSgemm", () -> JCublas2.cublasSgemm(cublas, opFirst, opSecond,
+                p.m(), p.n(), p.k(), one, first, p.lda(), second, p.ldb(), beta, out, p.ldc()));
     }
 
     @Override

@@ -6,12 +6,14 @@ import io.github.moe4j.api.Checks;
 import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.Freeze;
 import io.github.moe4j.api.GateNormalization;
+import io.github.moe4j.api.Mode;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeForward;
 import io.github.moe4j.api.MoeGradients;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeLosses;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.NonFiniteException;
 import io.github.moe4j.api.PaddingPolicy;
 import io.github.moe4j.api.Priority;
@@ -49,9 +51,13 @@ final class CudaLayer implements MoeLayer {
 
     private final CudaBackend backend;
     private final MoeConfig config;
+    /** The token-choice router, or null for noisy top-k. */
     private final TokenChoiceRouterConfig router;
+    /** The noisy top-k router, or null for token choice. */
+    private final NoisyTopKRouterConfig noisy;
     private final List<DeviceBuffer> resident = new ArrayList<>();
     private final DeviceBuffer wRouter;
+    private final DeviceBuffer wNoise;
     private final DeviceBuffer bRouter;
     private final DeviceBuffer wIn;
     private final DeviceBuffer wGate;
@@ -64,10 +70,12 @@ final class CudaLayer implements MoeLayer {
     CudaLayer(CudaBackend backend, MoeConfig config, MoeWeights w) {
         this.backend = backend;
         this.config = config;
-        this.router = (TokenChoiceRouterConfig) config.router();
+        this.router = config.router() instanceof TokenChoiceRouterConfig tc ? tc : null;
+        this.noisy = config.router() instanceof NoisyTopKRouterConfig n ? n : null;
         try {
             wRouter = upload(w.router());
             bRouter = upload(w.routerBias());
+            wNoise = upload(w.noiseRouter());
             wIn = upload(w.wIn());
             wGate = upload(w.wGate());
             wOut = upload(w.wOut());
@@ -115,7 +123,8 @@ final class CudaLayer implements MoeLayer {
         synchronized (backend.lock()) {
             requireOpen();
             try (Scratch s = new Scratch(backend.pool())) {
-                return run(s, input, options, noise, tokens);
+                Pass pass = run(s, input, noise, options, tokens);
+                return new CudaForward(this, input, noise, options, pass.output, pass.routing, pass.losses);
             }
         }
     }
@@ -145,7 +154,52 @@ final class CudaLayer implements MoeLayer {
         }
     }
 
-    private MoeForward run(Scratch s, Tensor input, ForwardOptions options, RouterNoise noise, int tokens) {
+    /**
+     * The device buffers and host results of one forward pass, which backward reruns to get the
+     * intermediates it needs (they live in the call's scratch).
+     */
+    private static final class Pass {
+        int tokens;
+        int rows;
+        int[] expertStart;
+        int[] realHost;
+        DeviceBuffer dummy;
+        DeviceBuffer jitter;
+        DeviceBuffer logits;
+        DeviceBuffer keys;
+        DeviceBuffer raw;
+        DeviceBuffer eps;
+        DeviceBuffer sigma;
+        DeviceBuffer kPlus1;
+        boolean smooth;
+        float[] importance;
+        float[] loadVector;
+        DeviceBuffer routerIn;
+        DeviceBuffer probs;
+        DeviceBuffer lse;
+        DeviceBuffer selected;
+        DeviceBuffer slot;
+        DeviceBuffer gateBefore;
+        DeviceBuffer gate;
+        DeviceBuffer real;
+        DeviceBuffer stats;
+        DeviceBuffer rowOf;
+        DeviceBuffer rowExpert;
+        DeviceBuffer rowAssignment;
+        DeviceBuffer xd;
+        DeviceBuffer pre;
+        DeviceBuffer lin;
+        DeviceBuffer hidden;
+        DeviceBuffer out;
+        boolean expertsJittered;
+        Tensor output;
+        Routing routing;
+        MoeLosses losses;
+    }
+
+    private Pass run(Scratch s, Tensor input, RouterNoise noise, ForwardOptions options, int tokens) {
+        Pass pass = new Pass();
+        pass.tokens = tokens;
         DeviceRuntime rt = backend.runtime();
         int d = config.modelDim();
         int h = config.hiddenDim();
@@ -153,10 +207,12 @@ final class CudaLayer implements MoeLayer {
         int k = config.topK();
         int groups = options.groups();
         int gs = tokens / groups;
-        int capacity = gs == 0 ? 0 : config.capacityPerExpert(gs);
+        int capacity = config.capacityPerExpert(gs);
         if (tokens == 0) {
-            Routing empty = new Routing(0, e, k, groups, capacity, new int[0], new float[0], new int[0], new int[e], new int[e]);
-            return new CudaForward(this, Tensor.zeros(0, d), empty, MoeLosses.weighted(0, 0, 0, 0, config.losses()));
+            pass.routing = new Routing(0, e, k, groups, capacity, new int[0], new float[0], new int[0], new int[e], new int[e]);
+            pass.output = Tensor.zeros(0, d);
+            pass.losses = MoeLosses.weighted(0, 0, 0, 0, config.losses());
+            return pass;
         }
         int capacityArg = (int) Math.min(capacity, (long) gs * k);
         int[] real = new int[tokens];
@@ -166,6 +222,9 @@ final class CudaLayer implements MoeLayer {
             routed[t] = real[t] == 1 || config.padding() == PaddingPolicy.ROUTED ? 1 : 0;
         }
         DeviceBuffer dummy = s.take(1);
+        pass.dummy = dummy;
+        pass.realHost = real;
+        pass.jitter = null;
 
         // Stage 1: router
         DeviceBuffer x = s.take((long) tokens * d);
@@ -178,10 +237,13 @@ final class CudaLayer implements MoeLayer {
             DeviceBuffer jittered = s.take((long) tokens * d);
             rt.launch(Kernel.MULTIPLY_ELEMENTWISE, Grid.linear((long) tokens * d), x, u, jittered, tokens * d);
             routerIn = jittered;
-            if (router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS) {
+            pass.jitter = u;
+            if (router != null && router.jitterTarget() == TokenChoiceRouterConfig.JitterTarget.ROUTER_AND_EXPERTS) {
                 expertIn = jittered;
+                pass.expertsJittered = true;
             }
         }
+        pass.routerIn = routerIn;
         DeviceBuffer logits = s.take((long) tokens * e);
         rt.gemm(tokens, e, d, routerIn, 0, wRouter, 0, logits, 0);
         if (bRouter != null) {
@@ -191,7 +253,27 @@ final class CudaLayer implements MoeLayer {
         rt.copyIn(routed, routedBuf);
         DeviceBuffer realBuf = s.take(tokens);
         rt.copyIn(real, realBuf);
-        boolean randomSecond = router.secondExpertPolicy().kind() == SecondExpertPolicy.Kind.RANDOM && noise.secondExpertUniform() != null;
+        DeviceBuffer keys = logits;
+        pass.logits = logits;
+        pass.keys = logits;
+        boolean noisyKeys = noisy != null && noisy.noise() == NoisyTopKRouterConfig.Noise.LEARNED && options.mode() == Mode.TRAINING
+                && noise.logitNoise() != null;
+        if (noisyKeys) {
+            DeviceBuffer raw = s.take((long) tokens * e);
+            rt.gemm(tokens, e, d, x, 0, wNoise, 0, raw, 0);
+            DeviceBuffer eps = s.take((long) tokens * e);
+            rt.copyIn(noise.logitNoise().toArray(), eps);
+            DeviceBuffer sigma = s.take((long) tokens * e);
+            keys = s.take((long) tokens * e);
+            rt.launch(Kernel.NOISY_KEYS, Grid.linear((long) tokens * e), logits, raw, eps, sigma, keys, tokens * e,
+                    (float) noisy.noiseEpsilon());
+            pass.raw = raw;
+            pass.eps = eps;
+            pass.sigma = sigma;
+            pass.keys = keys;
+        }
+        boolean randomSecond = router != null && router.secondExpertPolicy().kind() == SecondExpertPolicy.Kind.RANDOM
+                && noise.secondExpertUniform() != null;
         DeviceBuffer uniform = dummy;
         if (randomSecond) {
             uniform = s.take(tokens);
@@ -206,10 +288,10 @@ final class CudaLayer implements MoeLayer {
         DeviceBuffer lse = s.take(tokens);
         DeviceBuffer status = s.take(1);
         rt.copyIn(new int[] {Integer.MAX_VALUE}, status);
-        boolean renormalize = router.gates() == GateNormalization.RENORMALIZE;
-        boolean after = renormalize && router.renormTiming() == RenormTiming.AFTER_CAPACITY;
+        boolean renormalize = noisy != null || router.gates() == GateNormalization.RENORMALIZE;
+        boolean after = router != null && renormalize && router.renormTiming() == RenormTiming.AFTER_CAPACITY;
         boolean byProb = !renormalize || after;
-        rt.launch(Kernel.ROUTER_SOFTMAX_TOPK, Grid.linear(tokens), logits, routedBuf, uniform, probs, selected, gateBefore,
+        rt.launch(Kernel.ROUTER_SOFTMAX_TOPK, Grid.linear(tokens), logits, keys, routedBuf, uniform, probs, selected, gateBefore,
                 priorityGate, ask, top1, lse, status, tokens, e, k, renormalize ? 1 : 0, byProb ? 1 : 0, randomSecond ? 1 : 0,
                 randomSecond ? (float) router.secondExpertPolicy().threshold() : 1f);
 
@@ -254,26 +336,38 @@ final class CudaLayer implements MoeLayer {
         rt.copyIn(rowBase, rowBaseBuf);
         DeviceBuffer rowOf = s.take((long) tokens * k);
         DeviceBuffer rowExpert = s.take(rows);
-        rt.launch(Kernel.DISPATCH_ROWS, Grid.linear((long) tokens * k), selected, slot, rowBaseBuf, rowOf, rowExpert, tokens, e, k, gs);
+        DeviceBuffer rowAssignment = s.take(rows);
+        rt.launch(Kernel.DISPATCH_ROWS, Grid.linear((long) tokens * k), selected, slot, rowBaseBuf, rowOf, rowExpert, rowAssignment,
+                tokens, e, k, gs);
         DeviceBuffer out = dummy;
+        pass.rows = rows;
+        pass.expertStart = expertStart;
+        pass.rowOf = rowOf;
+        pass.rowExpert = rowExpert;
+        pass.rowAssignment = rowAssignment;
         if (rows > 0) {
             DeviceBuffer xd = s.take((long) rows * d);
             rt.launch(Kernel.GATHER_ROWS, Grid.linear((long) tokens * k * d), expertIn, rowOf, xd, tokens, k, d);
 
             // Stage 4: experts
             Activation act = config.activation();
+            DeviceBuffer pre = s.take((long) rows * h);
+            DeviceBuffer linear = act.isGated() ? s.take((long) rows * h) : dummy;
             DeviceBuffer hidden = s.take((long) rows * h);
-            DeviceBuffer linear = act.isGated() ? s.take((long) rows * h) : hidden;
             for (int ex = 0; ex < e; ex++) {
                 int n = expertStart[ex + 1] - expertStart[ex];
                 long r0 = expertStart[ex];
-                rt.gemm(n, h, d, xd, r0 * d, wIn, (long) ex * d * h, hidden, r0 * h);
+                rt.gemm(n, h, d, xd, r0 * d, wIn, (long) ex * d * h, pre, r0 * h);
                 if (act.isGated()) {
                     rt.gemm(n, h, d, xd, r0 * d, wGate, (long) ex * d * h, linear, r0 * h);
                 }
             }
-            rt.launch(Kernel.EXPERT_ACTIVATION, Grid.linear((long) rows * h), hidden, linear, bIn == null ? dummy : bIn, rowExpert,
-                    rows, h, activationKind(act), act.isGated() ? 1 : 0, bIn == null ? 0 : 1);
+            rt.launch(Kernel.EXPERT_ACTIVATION, Grid.linear((long) rows * h), pre, linear, bIn == null ? dummy : bIn, rowExpert,
+                    hidden, rows, h, activationKind(act), act.isGated() ? 1 : 0, bIn == null ? 0 : 1);
+            pass.xd = xd;
+            pass.pre = pre;
+            pass.lin = linear;
+            pass.hidden = hidden;
             out = s.take((long) rows * d);
             for (int ex = 0; ex < e; ex++) {
                 int n = expertStart[ex + 1] - expertStart[ex];
@@ -281,6 +375,7 @@ final class CudaLayer implements MoeLayer {
                 rt.gemm(n, d, h, hidden, r0 * h, wOut, (long) ex * h * d, out, r0 * d);
             }
         }
+        pass.out = out;
 
         // Stage 5: combine
         DeviceBuffer y = s.take((long) tokens * d);
@@ -294,6 +389,38 @@ final class CudaLayer implements MoeLayer {
         DeviceBuffer auxG = s.take(groups);
         DeviceBuffer zG = s.take(groups);
         rt.launch(Kernel.LOSS_GROUP_TOTALS, Grid.linear(groups), stats, lse, realBuf, auxG, zG, tokens, e, groups);
+        double importanceLoss = 0;
+        double loadLoss = 0;
+        if (noisy != null) {
+            pass.smooth = noisyKeys && k < e;
+            DeviceBuffer prob = dummy;
+            if (pass.smooth) {
+                prob = s.take((long) tokens * e);
+                DeviceBuffer kPlus1 = s.take(tokens);
+                rt.launch(Kernel.PROB_IN_TOP_K, Grid.linear(tokens), logits, keys, pass.sigma, selected, prob, kPlus1, tokens, e, k);
+                pass.kPlus1 = kPlus1;
+            }
+            DeviceBuffer importance = s.take((long) groups * e);
+            DeviceBuffer loadVector = s.take((long) groups * e);
+            rt.launch(Kernel.NOISY_LOSS_STATS, Grid.linear((long) groups * e), selected, gateBefore, prob, realBuf, importance,
+                    loadVector, tokens, e, k, groups, pass.smooth ? 1 : 0);
+            pass.importance = new float[groups * e];
+            rt.copyOut(importance, pass.importance);
+            pass.loadVector = new float[groups * e];
+            rt.copyOut(loadVector, pass.loadVector);
+            for (int g = 0; g < groups; g++) {
+                importanceLoss += cvSquared(pass.importance, g * e, e);
+                loadLoss += cvSquared(pass.loadVector, g * e, e);
+            }
+        }
+        pass.probs = probs;
+        pass.lse = lse;
+        pass.selected = selected;
+        pass.slot = slot;
+        pass.gateBefore = gateBefore;
+        pass.gate = gate;
+        pass.real = realBuf;
+        pass.stats = stats;
 
         // Back to the host
         float[] yHost = new float[tokens * d];
@@ -325,8 +452,31 @@ final class CudaLayer implements MoeLayer {
             z += zHost[g];
         }
         Routing routing = new Routing(tokens, e, k, groups, capacity, selectedHost, gateHost, slotHost, load, kept);
-        MoeLosses losses = MoeLosses.weighted(aux / groups, z / groups, 0, 0, config.losses());
-        return new CudaForward(this, Tensor.of(yHost, tokens, d), routing, losses);
+        pass.routing = routing;
+        pass.losses = MoeLosses.weighted(router == null ? 0 : aux / groups, z / groups, importanceLoss / groups, loadLoss / groups,
+                config.losses());
+        pass.output = Tensor.of(yHost, tokens, d);
+        return pass;
+    }
+
+    /**
+     * t2t's {@code cv_squared} of {@code v[offset .. offset + n)} in double on the host, as
+     * {@code CoefficientOfVariation#squared}: \( n' = n + 10^{-10} \), \( \mu = \sum v / n' \),
+     * \( \mathrm{var} = \sum (v - \mu)^2 / n' \), \( \mathrm{cv}^2 = \mathrm{var} / (\mu^2 + 10^{-10}) \).
+     */
+    static double cvSquared(float[] v, int offset, int n) {
+        double count = n + 1e-10;
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += v[offset + i];
+        }
+        double mean = sum / count;
+        double var = 0;
+        for (int i = 0; i < n; i++) {
+            var += (v[offset + i] - mean) * (v[offset + i] - mean);
+        }
+        var /= count;
+        return var / (mean * mean + 1e-10);
     }
 
     /** The {@code kind} argument of {@code expert_activation}: 0 RELU, 1 exact GELU, 2 tanh GELU, 3 SiLU. */
@@ -363,18 +513,223 @@ final class CudaLayer implements MoeLayer {
     }
 
     /**
-     * Not implemented yet.
+     * {@inheritDoc}
      *
-     * @throws UnsupportedOperationException always: the cuda backend has no backward yet (moe4j issue 6)
+     * <p>Reruns the forward pass on the device from the input and noise that {@code forward} kept on
+     * the host (deterministic, so it reproduces the same routing, which is checked), then runs the
+     * backward stages in reverse (the kernel files name the reference method each mirrors;
+     * {@code ReferenceLayer#backward} is the oracle):
+     * <ol>
+     * <li>combine: \( \partial L / \partial g \) per assignment ({@code combine_backward_gates}) and
+     *     \( \partial L / \partial f \) per dispatched row ({@code combine_backward_rows});</li>
+     * <li>experts: per expert, \( \partial L / \partial \mathit{hidden} = \delta W_{out}^\top \) (GEMM),
+     *     the nonlinearity ({@code expert_activation_backward}), the rows' input gradient (GEMMs),
+     *     and unless {@link Freeze#EXPERTS}, \( X^\top \partial L / \partial a \),
+     *     \( X^\top \partial L / \partial b \), \( \mathit{hidden}^\top \delta \) (GEMMs) and the bias
+     *     sums ({@code segment_column_sums});</li>
+     * <li>routing and losses: \( \partial L / \partial z \) per token ({@code router_backward});</li>
+     * <li>router: \( \partial L / \partial \tilde{x} = \partial L / \partial z\, W_r^\top \) (GEMM), the input
+     *     gradient through dispatch and jitter ({@code input_gradient}), and unless
+     *     {@link Freeze#ROUTER}, \( \tilde{x}^\top \partial L / \partial z \) (GEMM) and the bias sum.</li>
+     * </ol>
+     * Every output element is owned by one work-item or GEMM: no atomics, deterministic.
+     *
+     * @throws IllegalArgumentException if {@code forward} did not come from this layer, or {@code dOutput} is not [T, d]
+     * @throws IllegalStateException    if {@code forward} was closed, or this layer or its backend is closed
+     * @throws NonFiniteException       if {@code dOutput} holds a NaN or infinity
      */
     @Override
     public MoeGradients backward(MoeForward forward, Tensor dOutput, Set<Freeze> frozen) {
-        throw new UnsupportedOperationException(NO_BACKWARD);
+        Checks.requireNonNull(forward, "forward");
+        if (!(forward instanceof CudaForward f) || f.layer() != this) {
+            throw new IllegalArgumentException("forward was not returned by this layer's forward (it came from "
+                    + (forward instanceof CudaForward ? "another cuda layer" : forward.getClass().getName())
+                    + "). Hint: pass backward the MoeForward that this layer's forward returned");
+        }
+        Checks.requireNonNull(dOutput, "dOutput");
+        Checks.requireNonNull(frozen, "frozen");
+        if (noisy != null) {
+            throw new UnsupportedOperationException(NO_NOISY_BACKWARD);
+        }
+        int tokens = f.routing().tokens();
+        dOutput.requireShape("dOutput", "[tokens, modelDim]", tokens, config.modelDim()).requireFinite("dOutput");
+        Tensor input = f.input();
+        synchronized (backend.lock()) {
+            requireOpen();
+            try (Scratch s = new Scratch(backend.pool())) {
+                Pass pass = run(s, input, f.noise(), f.options(), tokens);
+                if (!pass.routing.equals(f.routing())) {
+                    throw new IllegalStateException("rerunning the forward pass for backward gave another routing than the forward "
+                            + "did; the device is not deterministic (this is a bug: please report it)");
+                }
+                return backwardPass(s, pass, dOutput, frozen);
+            }
+        }
     }
 
-    /** Why backward is unsupported, as {@link CudaBackend#supports} reports it and backward throws it. */
-    static final String NO_BACKWARD = "backward is not implemented by the cuda backend yet (moe4j issue 6); "
-            + "Hint: train with the reference backend and run inference on cuda";
+    /** Why noisy top-k has no backward yet, as {@link CudaBackend#supports} reports it and backward throws it. */
+    static final String NO_NOISY_BACKWARD = "backward of noisy top-k routing is not implemented by the cuda backend yet "
+            + "(moe4j issue 6); Hint: train with the reference backend and run inference on cuda";
+
+    /** The gate kind of {@code router_backward}: 0 NONE, 1 RENORMALIZE before capacity, 2 after. */
+    private int gatesKind() {
+        if (router.gates() == GateNormalization.NONE) {
+            return 0;
+        }
+        return router.renormTiming() == RenormTiming.AFTER_CAPACITY ? 2 : 1;
+    }
+
+    private MoeGradients backwardPass(Scratch s, Pass pass, Tensor dOutput, Set<Freeze> frozen) {
+        DeviceRuntime rt = backend.runtime();
+        int tokens = pass.tokens;
+        int d = config.modelDim();
+        int h = config.hiddenDim();
+        int e = config.experts();
+        int k = config.topK();
+        boolean routerGrads = !frozen.contains(Freeze.ROUTER);
+        boolean expertGrads = !frozen.contains(Freeze.EXPERTS);
+        boolean gated = config.activation().isGated();
+        if (tokens == 0) {
+            return new MoeGradients(Tensor.zeros(0, d), routerGrads ? Tensor.zeros(d, e) : null,
+                    routerGrads && bRouter != null ? Tensor.zeros(e) : null, null,
+                    expertGrads ? Tensor.zeros(e, d, h) : null, expertGrads && gated ? Tensor.zeros(e, d, h) : null,
+                    expertGrads ? Tensor.zeros(e, h, d) : null, expertGrads && bIn != null ? Tensor.zeros(e, h) : null,
+                    expertGrads && bOut != null ? Tensor.zeros(e, d) : null);
+        }
+        int groups = pass.routing.groups();
+        int gs = tokens / groups;
+        int rows = pass.rows;
+        DeviceBuffer dummy = pass.dummy;
+        DeviceRuntime.GemmOps transB = new DeviceRuntime.GemmOps(false, true, false);
+        DeviceRuntime.GemmOps transBAdd = new DeviceRuntime.GemmOps(false, true, true);
+        DeviceRuntime.GemmOps transA = new DeviceRuntime.GemmOps(true, false, false);
+
+        DeviceBuffer dY = s.take((long) tokens * d);
+        rt.copyIn(dOutput.toArray(), dY);
+
+        // Stage 5 backward: combine
+        DeviceBuffer dGate = s.take((long) tokens * k);
+        rt.launch(Kernel.COMBINE_BACKWARD_GATES, Grid.linear((long) tokens * k), pass.out, pass.rowOf, pass.selected,
+                bOut == null ? dummy : bOut, dY, dGate, tokens, k, d, bOut == null ? 0 : 1);
+        DeviceBuffer dF = dummy;
+        DeviceBuffer dA = dummy;
+        DeviceBuffer dB = dummy;
+        DeviceBuffer dXrows = dummy;
+        DeviceBuffer xd = pass.xd == null ? dummy : pass.xd;
+        DeviceBuffer hidden = pass.hidden == null ? dummy : pass.hidden;
+        int[] start = pass.expertStart;
+        if (rows > 0) {
+            dF = s.take((long) rows * d);
+            rt.launch(Kernel.COMBINE_BACKWARD_ROWS, Grid.linear((long) rows * d), pass.rowAssignment, pass.gate, dY, dF, rows, k, d);
+
+            // Stage 4 backward: experts
+            DeviceBuffer dHidden = s.take((long) rows * h);
+            for (int ex = 0; ex < e; ex++) {
+                int n = start[ex + 1] - start[ex];
+                rt.gemm(transB, n, h, d, dF, (long) start[ex] * d, wOut, (long) ex * h * d, dHidden, (long) start[ex] * h);
+            }
+            dA = s.take((long) rows * h);
+            dB = gated ? s.take((long) rows * h) : dummy;
+            rt.launch(Kernel.EXPERT_ACTIVATION_BACKWARD, Grid.linear((long) rows * h), pass.pre, pass.lin, bIn == null ? dummy : bIn,
+                    pass.rowExpert, dHidden, dA, dB, rows, h, activationKind(config.activation()), gated ? 1 : 0, bIn == null ? 0 : 1);
+            dXrows = s.take((long) rows * d);
+            for (int ex = 0; ex < e; ex++) {
+                int n = start[ex + 1] - start[ex];
+                rt.gemm(transB, n, d, h, dA, (long) start[ex] * h, wIn, (long) ex * d * h, dXrows, (long) start[ex] * d);
+                if (gated) {
+                    rt.gemm(transBAdd, n, d, h, dB, (long) start[ex] * h, wGate, (long) ex * d * h, dXrows, (long) start[ex] * d);
+                }
+            }
+        }
+        DeviceBuffer dWIn = null;
+        DeviceBuffer dWGate = null;
+        DeviceBuffer dWOut = null;
+        DeviceBuffer dBIn = null;
+        DeviceBuffer dBOut = null;
+        if (expertGrads) {
+            dWIn = s.take((long) e * d * h);
+            dWGate = gated ? s.take((long) e * d * h) : null;
+            dWOut = s.take((long) e * h * d);
+            for (int ex = 0; ex < e; ex++) {
+                int n = start[ex + 1] - start[ex];
+                long r0 = start[ex];
+                rt.gemm(transA, d, h, n, xd, r0 * d, dA, r0 * h, dWIn, (long) ex * d * h);
+                if (gated) {
+                    rt.gemm(transA, d, h, n, xd, r0 * d, dB, r0 * h, dWGate, (long) ex * d * h);
+                }
+                rt.gemm(transA, h, d, n, hidden, r0 * h, dF, r0 * d, dWOut, (long) ex * h * d);
+            }
+            if (bIn != null || bOut != null) {
+                DeviceBuffer startBuf = s.take(e + 1L);
+                rt.copyIn(start, startBuf);
+                if (bIn != null) {
+                    dBIn = s.take((long) e * h);
+                    rt.launch(Kernel.SEGMENT_COLUMN_SUMS, Grid.linear((long) e * h), dA, startBuf, dBIn, e, h);
+                }
+                if (bOut != null) {
+                    dBOut = s.take((long) e * d);
+                    rt.launch(Kernel.SEGMENT_COLUMN_SUMS, Grid.linear((long) e * d), dF, startBuf, dBOut, e, d);
+                }
+            }
+        }
+
+        // Stages 6 and 2 backward: losses, gates, softmax
+        float[] auxScale = new float[groups];
+        float[] zScale = new float[groups];
+        for (int g = 0; g < groups; g++) {
+            int n = 0;
+            for (int t = g * gs; t < (g + 1) * gs; t++) {
+                n += pass.realHost[t];
+            }
+            if (n > 0) {
+                auxScale[g] = (float) (config.losses().aux() / groups * e / n);
+                zScale[g] = (float) (config.losses().z() / groups * 2 / n);
+            }
+        }
+        DeviceBuffer auxBuf = s.take(groups);
+        rt.copyIn(auxScale, auxBuf);
+        DeviceBuffer zBuf = s.take(groups);
+        rt.copyIn(zScale, zBuf);
+        DeviceBuffer dLogits = s.take((long) tokens * e);
+        DeviceBuffer dProbs = s.take((long) tokens * e);
+        rt.launch(Kernel.ROUTER_BACKWARD, Grid.linear(tokens), pass.probs, pass.lse, pass.selected, pass.slot, pass.gateBefore,
+                pass.gate, dGate, pass.real, auxBuf, zBuf, pass.stats, dProbs, dLogits, tokens, e, k, gs, gatesKind());
+
+        // Stage 1 backward: router and input
+        DeviceBuffer dRouterIn = s.take((long) tokens * d);
+        rt.gemm(transB, tokens, d, e, dLogits, 0, wRouter, 0, dRouterIn, 0);
+        DeviceBuffer dx = s.take((long) tokens * d);
+        rt.launch(Kernel.INPUT_GRADIENT, Grid.linear((long) tokens * d), dRouterIn, dXrows, pass.rowOf,
+                pass.jitter == null ? dummy : pass.jitter, dx, tokens, k, d, pass.jitter == null ? 0 : 1, pass.expertsJittered ? 1 : 0);
+        DeviceBuffer dWr = null;
+        DeviceBuffer dBr = null;
+        if (routerGrads) {
+            dWr = s.take((long) d * e);
+            rt.gemm(transA, d, e, tokens, pass.routerIn, 0, dLogits, 0, dWr, 0);
+            if (bRouter != null) {
+                DeviceBuffer oneSegment = s.take(2);
+                rt.copyIn(new int[] {0, tokens}, oneSegment);
+                dBr = s.take(e);
+                rt.launch(Kernel.SEGMENT_COLUMN_SUMS, Grid.linear(e), dLogits, oneSegment, dBr, 1, e);
+            }
+        }
+        return new MoeGradients(download(dx, tokens, d), download(dWr, d, e), download(dBr, e), null, download(dWIn, e, d, h),
+                download(dWGate, e, d, h), download(dWOut, e, h, d), download(dBIn, e, h), download(dBOut, e, d));
+    }
+
+    /** The first elements of a device buffer as a tensor of the given shape; null for a null buffer. */
+    private Tensor download(DeviceBuffer b, int... shape) {
+        if (b == null) {
+            return null;
+        }
+        int n = 1;
+        for (int dim : shape) {
+            n *= dim;
+        }
+        float[] host = new float[n];
+        backend.runtime().copyOut(b, host);
+        return Tensor.of(host, shape);
+    }
 
     private void requireOpen() {
         backend.requireOpen();

@@ -44,11 +44,34 @@ interface DeviceRuntime extends AutoCloseable {
     void launch(Kernel kernel, Grid grid, Object... args);
 
     /**
+     * Which operands of a GEMM are transposed and whether it adds to C.
+     *
+     * @param transA     A is stored [k, m] and used transposed
+     * @param transB     B is stored [n, k] and used transposed
+     * @param accumulate C += op(A) op(B) instead of C = op(A) op(B)
+     */
+    record GemmOps(boolean transA, boolean transB, boolean accumulate) {
+        /** C = A B. */
+        static final GemmOps PLAIN = new GemmOps(false, false, false);
+    }
+
+    /**
      * Row-major \( C = A B \), A [m, k] at element {@code aOffset}, B [k, n] at {@code bOffset},
      * C [m, n] at {@code cOffset}, each contiguous. Nothing happens when m or n is 0; k = 0 gives
      * C = 0.
      */
-    void gemm(int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c, long cOffset);
+    default void gemm(int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c, long cOffset) {
+        gemm(GemmOps.PLAIN, m, n, k, a, aOffset, b, bOffset, c, cOffset);
+    }
+
+    /**
+     * Row-major \( C = \mathrm{op}(A)\, \mathrm{op}(B) \) (or {@code C +=} that when
+     * {@code ops.accumulate()}), op(A) [m, k], op(B) [k, n], C [m, n], each stored contiguous at
+     * its element offset (a transposed A stored [k, m], a transposed B [n, k]). Nothing happens when
+     * m or n is 0; k = 0 gives C = 0 (or leaves C as it is when accumulating).
+     */
+    void gemm(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c,
+              long cOffset);
 
     /** How many buffers are allocated and not yet freed (for leak tests). */
     int liveAllocations();
@@ -57,11 +80,12 @@ interface DeviceRuntime extends AutoCloseable {
     void close();
 
     /** The portable GEMM kernel, for runtimes without a vendor GEMM. */
-    static void portableGemm(DeviceRuntime runtime, int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b,
-                             long bOffset, DeviceBuffer c, long cOffset) {
+    static void portableGemm(DeviceRuntime runtime, GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset,
+                             DeviceBuffer b, long bOffset, DeviceBuffer c, long cOffset) {
         if (aOffset > Integer.MAX_VALUE || bOffset > Integer.MAX_VALUE || cOffset > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("gemm offsets beyond 2^31 - 1 elements are not supported by gemm_tiled");
         }
-        runtime.launch(Kernel.GEMM_TILED, Grid.tiles(n, m), a, (int) aOffset, b, (int) bOffset, c, (int) cOffset, m, n, k);
+        runtime.launch(Kernel.GEMM_TILED, Grid.tiles(n, m), a, (int) aOffset, b, (int) bOffset, c, (int) cOffset, m, n, k,
+                ops.transA() ? 1 : 0, ops.transB() ? 1 : 0, ops.accumulate() ? 1 : 0);
     }
 }

@@ -12,6 +12,10 @@ enum Kernel {
     ADD_ROW_BIAS("router", "add_row_bias"),
     /** Softmax, top-k, gates before capacity, second-expert policy, non-finite logit check. */
     ROUTER_SOFTMAX_TOPK("router", "router_softmax_topk"),
+    /** Noisy top-k: sigma = softplus(x W_noise) + eps0 and the keys H = z + eps * sigma. */
+    NOISY_KEYS("router", "noisy_keys"),
+    /** Noisy top-k: the smooth load's P(t, i). */
+    PROB_IN_TOP_K("router", "prob_in_top_k"),
     /** Fills an int buffer. */
     FILL_INT("capacity", "fill_int"),
     /** Batch-prioritised token order per group. */
@@ -32,8 +36,22 @@ enum Kernel {
     LOSS_EXPERT_STATS("losses", "loss_expert_stats"),
     /** Aux and z loss per group. */
     LOSS_GROUP_TOTALS("losses", "loss_group_totals"),
-    /** The portable tiled GEMM. */
-    GEMM_TILED("gemm", "gemm_tiled");
+    /** Noisy top-k importance and load per (group, expert). */
+    NOISY_LOSS_STATS("losses", "noisy_loss_stats"),
+    /** The portable tiled GEMM (transposes and accumulation for backward). */
+    GEMM_TILED("gemm", "gemm_tiled"),
+    /** Backward of combine: dL/dg per assignment. */
+    COMBINE_BACKWARD_GATES("dispatch", "combine_backward_gates"),
+    /** Backward of combine: dL/df per dispatched row. */
+    COMBINE_BACKWARD_ROWS("dispatch", "combine_backward_rows"),
+    /** Backward of dispatch and jitter: dL/dx per token. */
+    INPUT_GRADIENT("dispatch", "input_gradient"),
+    /** Backward of the expert nonlinearity: dL/d(pre-activation) and dL/d(gate linear). */
+    EXPERT_ACTIVATION_BACKWARD("experts", "expert_activation_backward"),
+    /** Backward of gates, losses and softmax: dL/dz per token. */
+    ROUTER_BACKWARD("backward", "router_backward"),
+    /** Column sums over row segments: the bias gradients. */
+    SEGMENT_COLUMN_SUMS("backward", "segment_column_sums");
 
     private final String file;
     private final String entryPoint;

@@ -13,13 +13,17 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class CublasRowMajorTest {
 
-    /** Column-major C(m×n) = A(m×k)·B(k×n) with leading dimensions, OP_N both: the BLAS definition. */
-    static void sgemmColumnMajor(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
+    /**
+     * Column-major C(m×n) = op(A)(m×k)·op(B)(k×n) + β C with leading dimensions: the BLAS definition
+     * (op = OP_T reads A(l, i) where OP_N reads A(i, l)).
+     */
+    static void sgemmColumnMajor(boolean transA, boolean transB, int m, int n, int k, float[] a, int aOff, int lda, float[] b,
+                                 int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
         for (int j = 0; j < n; j++) {
             for (int i = 0; i < m; i++) {
-                double s = 0;
+                double s = beta == 0 ? 0 : beta * c[cOff + i + j * ldc];
                 for (int l = 0; l < k; l++) {
-                    s += a[aOff + i + l * lda] * b[bOff + l + j * ldb];
+                    s += a[aOff + (transA ? l + i * lda : i + l * lda)] * b[bOff + (transB ? j + l * ldb : l + j * ldb)];
                 }
                 c[cOff + i + j * ldc] = (float) s;
             }
@@ -27,9 +31,11 @@ class CublasRowMajorTest {
     }
 
     /** The plan computes row-major C = A B at offsets, including degenerate and non-square shapes. */
-    @ParameterizedTest(name = "m={0} n={1} k={2}")
-    @CsvSource({"1,1,1", "3,5,7", "7,5,3", "16,16,16", "17,1,33", "1,9,2", "4,6,0"})
-    void planMatchesTheRowMajorProduct(int m, int n, int k) {
+    @ParameterizedTest(name = "m={0} n={1} k={2} transA={3} transB={4}")
+    @CsvSource({"1,1,1,false,false", "3,5,7,false,false", "7,5,3,false,false", "16,16,16,false,false", "17,1,33,false,false",
+            "1,9,2,false,false", "4,6,0,false,false", "3,5,7,true,false", "3,5,7,false,true", "7,5,3,true,true", "17,1,33,true,false",
+            "1,9,2,false,true"})
+    void planMatchesTheRowMajorProduct(int m, int n, int k, boolean transA, boolean transB) {
         SplittableRandom rnd = new SplittableRandom(m * 100 + n * 10 + k);
         int offA = 3;
         int offB = 5;
@@ -43,16 +49,16 @@ class CublasRowMajorTest {
             b[i] = (float) rnd.nextDouble(-1, 1);
         }
         float[] c = new float[offC + m * n];
-        CublasRowMajor.ColumnMajorCall p = CublasRowMajor.plan(m, n, k);
+        CublasRowMajor.ColumnMajorCall p = CublasRowMajor.plan(m, n, k, transA, transB);
         float[] first = p.firstIsRowB() ? b : a;
         float[] second = p.firstIsRowB() ? a : b;
-        sgemmColumnMajor(p.m(), p.n(), p.k(), first, p.firstIsRowB() ? offB : offA, p.lda(), second, p.firstIsRowB() ? offA : offB,
-                p.ldb(), c, offC, p.ldc());
+        sgemmColumnMajor(p.transFirst(), p.transSecond(), p.m(), p.n(), p.k(), first, p.firstIsRowB() ? offB : offA, p.lda(), second, p.firstIsRowB() ? offA : offB,
+                p.ldb(), 0f, c, offC, p.ldc());
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
                 double s = 0;
                 for (int l = 0; l < k; l++) {
-                    s += a[offA + i * k + l] * b[offB + l * n + j];
+                    s += a[offA + (transA ? l * m + i : i * k + l)] * b[offB + (transB ? j * k + l : l * n + j)];
                 }
                 assertEquals((float) s, c[offC + i * n + j], "C[" + i + ", " + j + "]");
             }

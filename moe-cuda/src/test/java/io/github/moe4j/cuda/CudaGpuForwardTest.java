@@ -53,4 +53,11 @@ class CudaGpuForwardTest {
             System.out.println("[CUDA " + backend.device() + "] " + c.name() + ": " + report);
         }
     }
+
+    /** Each noisy top-k case agrees with the reference on the GPU as on PoCL. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.github.moe4j.cuda.PoclForwardTest#noisyCases")
+    void noisyForwardMatchesReference(PoclForwardTest.Case c) {
+        forwardMatchesReference(c);
+    }
 }

@@ -87,6 +87,34 @@ class DeviceMemoryTest {
         assertEquals(0, rt.liveAllocations(), "allocations left after failures and close");
     }
 
+    /** A device error at any launch of a backward surfaces as MoeBackendException, leaks nothing, and the layer recovers. */
+    @Test
+    void aDeviceErrorAtAnyBackwardLaunchLeaksNothing() {
+        FaultyRuntime rt = faulty();
+        CudaBackend backend = new CudaBackend(rt);
+        MoeLayer layer = backend.createLayer(CONFIG, WEIGHTS);
+        rt.failLaunch(0);
+        try (io.github.moe4j.api.MoeForward f = layer.forward(INPUT, ForwardOptions.inference())) {
+            rt.failLaunch(0);
+            float[] expected = layer.backward(f, INPUT, java.util.Set.of()).wIn().toArray();
+            int launches = rt.launches();
+            assertTrue(launches >= 25, "a backward made only " + launches + " launches");
+            for (int n = 1; n <= launches; n++) {
+                rt.failLaunch(n);
+                int at = n;
+                MoeBackendException e = assertThrows(MoeBackendException.class, () -> layer.backward(f, INPUT, java.util.Set.of()),
+                        "failure injected at backward launch " + at);
+                assertTrue(e.getMessage().contains("CL_OUT_OF_RESOURCES"), e.getMessage());
+                assertEquals(0, backend.pool().inUse(), "scratch still borrowed after a failure at backward launch " + n);
+            }
+            rt.failLaunch(0);
+            assertTrue(Arrays.equals(expected, layer.backward(f, INPUT, java.util.Set.of()).wIn().toArray()),
+                    "the layer does not work after recovered failures");
+        }
+        backend.close();
+        assertEquals(0, rt.liveAllocations(), "allocations left after failures and close");
+    }
+
     /** A failed weight upload frees what was uploaded; a failed scratch allocation frees the rest. */
     @Test
     void aFailedAllocationLeaksNothing() {

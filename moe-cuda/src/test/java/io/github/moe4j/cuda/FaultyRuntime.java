@@ -91,9 +91,10 @@ final class FaultyRuntime implements DeviceRuntime {
     }
 
     @Override
-    public void gemm(int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c, long cOffset) {
+    public void gemm(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c,
+                     long cOffset) {
         countLaunch("gemm");
-        delegate.gemm(m, n, k, a, aOffset, b, bOffset, c, cOffset);
+        delegate.gemm(ops, m, n, k, a, aOffset, b, bOffset, c, cOffset);
     }
 
     @Override

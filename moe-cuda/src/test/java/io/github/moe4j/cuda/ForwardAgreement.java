@@ -129,6 +129,9 @@ final class ForwardAgreement {
             ReferenceWeights w = ref.weights();
             // logit error bound per (t, i) and its maximum per token
             double[] dzMax = new double[tokens];
+            double[] relGate = new double[tokens];
+            NoisyBounds noisy = config.router() instanceof io.github.moe4j.api.NoisyTopKRouterConfig
+                    ? new NoisyBounds(adopted, w, tokens, d, e, k) : null;
             double[] lse = new double[tokens];
             double maxAbsZ = 0;
             for (int t = 0; t < tokens; t++) {
@@ -160,6 +163,10 @@ final class ForwardAgreement {
                     zt = Math.max(zt, Math.abs(z[t * e + i]));
                 }
                 double rel = 2 * dzMax[t] + U * (4 * (zt + Math.abs(lse[t])) + e + k + 10);
+                if (noisy != null) {
+                    rel = noisy.gateRelative(t, dzMax[t], zt, lse[t]);
+                }
+                relGate[t] = rel;
                 for (int j = 0; j < k; j++) {
                     int a = t * k + j;
                     gateBound[a] = SECOND_ORDER_FACTOR * rel * Math.abs(gWant[a]);
@@ -252,11 +259,158 @@ final class ForwardAgreement {
             double zErr = Math.abs(got.losses().z() - zWant);
             assertTrue(zErr <= SECOND_ORDER_FACTOR * zBound, "z loss: got " + got.losses().z() + ", oracle " + zWant + ", |err| " + zErr
                     + " > bound " + SECOND_ORDER_FACTOR * zBound);
+            double impBound = 0;
+            double loadBound = 0;
+            if (noisy != null) {
+                impBound = SECOND_ORDER_FACTOR * noisy.importanceLossBound(relGate, r.experts2d());
+                loadBound = SECOND_ORDER_FACTOR * noisy.loadLossBound(dzMax);
+                double impErr = Math.abs(got.losses().importance() - adopted.losses().importance());
+                assertTrue(impErr <= impBound, "importance loss: got " + got.losses().importance() + ", oracle "
+                        + adopted.losses().importance() + ", |err| " + impErr + " > bound " + impBound);
+                double loadErr = Math.abs(got.losses().load() - adopted.losses().load());
+                assertTrue(loadErr <= loadBound, "load loss: got " + got.losses().load() + ", oracle " + adopted.losses().load()
+                        + ", |err| " + loadErr + " > bound " + loadBound);
+                System.out.printf("[noisy losses] importance |err| %.3g (bound %.3g), load |err| %.3g (bound %.3g)%n", impErr, impBound,
+                        loadErr, loadBound);
+            }
             double totalWant = adopted.losses().total();
             assertTrue(Math.abs(got.losses().total() - totalWant) <= config.losses().aux() * auxBound
-                    + config.losses().z() * SECOND_ORDER_FACTOR * zBound + 1e-300, "total loss: got " + got.losses().total() + ", oracle " + totalWant);
+                    + config.losses().z() * SECOND_ORDER_FACTOR * zBound + config.losses().importance() * impBound
+                    + config.losses().load() * loadBound + 1e-300, "total loss: got " + got.losses().total() + ", oracle " + totalWant);
             return new Report(tokens, differing, worst, maxErr, worstGate, maxGateErr, auxErr, zErr);
         }
     }
 
+
+    /**
+     * The extra bounds of noisy top-k (first order, before {@link #SECOND_ORDER_FACTOR}):
+     * <ul>
+     * <li>raw noise std \( \Delta r \le \gamma_d \sum_j |x_j W_{noise,j,i}| \); \( \sigma = \operatorname{softplus}(r) + \epsilon_0 \):
+     *     \( \Delta\sigma \le \operatorname{sigmoid}(r) \Delta r + 8u\sigma \) (exp, log1p, max, add);</li>
+     * <li>keys \( H = z + \varepsilon\sigma \): \( \Delta H \le \Delta z + |\varepsilon| \Delta\sigma + 2u(|H| + |\varepsilon\sigma|) \);</li>
+     * <li>gates (softmax over the selected H): relative \( \le 2 \max \Delta H + u(4(\max|H| + |\mathrm{lse}| + \max|H| + 1) + E + k + 10) \);</li>
+     * <li>importance \( I_e = \sum g \): \( \sum \Delta g + \gamma_T \sum g \); smooth load \( P = \Phi(v/\sigma) \),
+     *     \( v = z_i - H_{thr} \): \( \Delta P \le \partial_v P (\Delta z_i + \Delta H_{thr} + 3u|v|) + |\partial_\sigma P| \Delta\sigma
+     *     + 16u \) (OpenCL erf 16 ulp, halved and shifted by 1); load \( \sum \Delta P + \gamma_T \sum P \);</li>
+     * <li>\( \mathrm{cv}^2 \) (host, double): \( \sum_e |\partial \mathrm{cv}^2 / \partial v_e| \Delta v_e \), averaged over groups.</li>
+     * </ul>
+     */
+    private static final class NoisyBounds {
+        private final ReferenceForward f;
+        private final int tokens;
+        private final int e;
+        private final int k;
+        private final double[] dSigma;
+        private final double[] dKeyMax;
+        private final double[] keyMax;
+
+        NoisyBounds(ReferenceForward f, ReferenceWeights w, int tokens, int d, int e, int k) {
+            this.f = f;
+            this.tokens = tokens;
+            this.e = e;
+            this.k = k;
+            double[] sigma = f.router().noiseStd();
+            double[] raw = f.router().rawNoiseStd();
+            double[] eps = f.router().noise();
+            double[] x = f.router().routerInput();
+            double[] keys = f.router().keys();
+            dSigma = new double[tokens * e];
+            dKeyMax = new double[tokens];
+            keyMax = new double[tokens];
+            for (int t = 0; t < tokens; t++) {
+                for (int i = 0; i < e; i++) {
+                    keyMax[t] = Math.max(keyMax[t], Math.abs(keys[t * e + i]));
+                    if (sigma == null) {
+                        continue;
+                    }
+                    double s = 0;
+                    for (int j = 0; j < d; j++) {
+                        s += Math.abs(x[t * d + j] * w.noiseRouter()[j * e + i]);
+                    }
+                    double sig = 1 / (1 + Math.exp(-raw[t * e + i]));
+                    dSigma[t * e + i] = sig * d * U * s + 8 * U * sigma[t * e + i];
+                    double dk = Math.abs(eps[t * e + i]) * dSigma[t * e + i]
+                            + 2 * U * (Math.abs(keys[t * e + i]) + Math.abs(eps[t * e + i] * sigma[t * e + i]));
+                    dKeyMax[t] = Math.max(dKeyMax[t], dk);
+                }
+            }
+        }
+
+        double gateRelative(int t, double dz, double zt, double lse) {
+            double dKey = dz + dKeyMax[t];
+            double ht = Math.max(zt, keyMax[t]);
+            return 2 * dKey + U * (4 * (ht + Math.abs(lse) + keyMax[t] + 1) + e + k + 10);
+        }
+
+        private int[] realTokens(int g, int gs) {
+            return java.util.stream.IntStream.range(g * gs, (g + 1) * gs).filter(t -> f.router().realTokens()[t]).toArray();
+        }
+
+        double importanceLossBound(double[] relGate, int[] selected) {
+            int groups = f.plan().groups();
+            int gs = tokens / groups;
+            double[] gb = f.plan().gateBeforeCapacity();
+            double total = 0;
+            for (int g = 0; g < groups; g++) {
+                double[] err = new double[e];
+                double[] abs = new double[e];
+                int[] real = realTokens(g, gs);
+                for (int t : real) {
+                    for (int j = 0; j < k; j++) {
+                        int ex = selected[t * k + j];
+                        if (ex >= 0) {
+                            // the gate before capacity has the same relative bound as the combine weight
+                            err[ex] += relGate[t] * Math.abs(gb[t * k + j]);
+                            abs[ex] += Math.abs(gb[t * k + j]);
+                        }
+                    }
+                }
+                double[] v = java.util.Arrays.copyOfRange(f.importance(), g * e, (g + 1) * e);
+                double[] dcv = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(v, 1);
+                for (int ex = 0; ex < e; ex++) {
+                    total += Math.abs(dcv[ex]) * (err[ex] + real.length * U * abs[ex]);
+                }
+            }
+            return total / groups;
+        }
+
+        double loadLossBound(double[] dzMax) {
+            double[] prob = f.router().probInTopK();
+            if (prob == null) {
+                return 0;
+            }
+            double[] z = f.router().logits();
+            double[] keys = f.router().keys();
+            double[] sigma = f.router().noiseStd();
+            int groups = f.plan().groups();
+            int gs = tokens / groups;
+            double total = 0;
+            for (int g = 0; g < groups; g++) {
+                double[] err = new double[e];
+                double[] abs = new double[e];
+                int[] real = realTokens(g, gs);
+                for (int t : real) {
+                    int[] order = io.github.moe4j.reference.TopK.ofRow(keys, t * e, e, k + 1);
+                    double thrIn = keys[t * e + order[k]];
+                    for (int i = 0; i < e; i++) {
+                        boolean in = keys[t * e + i] > thrIn;
+                        int thrExpert = in ? order[k] : order[k - 1];
+                        double v = z[t * e + i] - keys[t * e + thrExpert];
+                        double s = sigma[t * e + i];
+                        double dKeyThr = dzMax[t] + dKeyMax[t];
+                        double dp = io.github.moe4j.reference.NoisyTopKRouter.normalCdfDv(v, s) * (dzMax[t] + dKeyThr + 3 * U * Math.abs(v))
+                                + Math.abs(io.github.moe4j.reference.NoisyTopKRouter.normalCdfDsigma(v, s)) * dSigma[t * e + i] + 16 * U;
+                        err[i] += dp;
+                        abs[i] += Math.abs(prob[t * e + i]);
+                    }
+                }
+                double[] v = java.util.Arrays.copyOfRange(f.loadVector(), g * e, (g + 1) * e);
+                double[] dcv = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(v, 1);
+                for (int ex = 0; ex < e; ex++) {
+                    total += Math.abs(dcv[ex]) * (err[ex] + real.length * U * abs[ex]);
+                }
+            }
+            return total / groups;
+        }
+    }
 }

@@ -212,11 +212,12 @@ final class OpenClRuntime implements DeviceRuntime {
     }
 
     @Override
-    public void gemm(int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c, long cOffset) {
-        if (m == 0 || n == 0) {
+    public void gemm(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c,
+                     long cOffset) {
+        if (m == 0 || n == 0 || (k == 0 && ops.accumulate())) {
             return;
         }
-        DeviceRuntime.portableGemm(this, m, n, k, a, aOffset, b, bOffset, c, cOffset);
+        DeviceRuntime.portableGemm(this, ops, m, n, k, a, aOffset, b, bOffset, c, cOffset);
     }
 
     @Override

@@ -140,6 +140,48 @@ class PoclForwardTest {
         ).map(Arguments::of);
     }
 
+    /** Noisy top-k cases: learned noise in training (smooth load), no noise, inference, k = E, groups and padding. */
+    static Stream<Arguments> noisyCases() {
+        float[] mask = new float[24];
+        for (int t = 0; t < 24; t++) {
+            mask[t] = t % 7 == 2 ? 0 : 1;
+        }
+        LossWeights noisyLosses = LossWeights.of().importance(0.1).load(0.1).z(0.001);
+        return Stream.of(
+                new Case("noisy top-2, learned noise, training: smooth load, dropless, ReLU",
+                        MoeConfig.builder().modelDim(16).hiddenDim(20).experts(6).activation(Activation.RELU)
+                                .router(io.github.moe4j.api.NoisyTopKRouterConfig.of(2)).capacity(Capacity.dropless())
+                                .losses(noisyLosses).build(),
+                        30, ForwardOptions.training(5, 2)),
+                new Case("noisy top-1, learned noise, training, capacity 1.0, 2 groups, padding not routed",
+                        MoeConfig.builder().modelDim(12).hiddenDim(14).experts(4).activation(Activation.GELU)
+                                .router(io.github.moe4j.api.NoisyTopKRouterConfig.of(1)).capacity(Capacity.factor(1.0))
+                                .padding(PaddingPolicy.NOT_ROUTED).losses(noisyLosses).build(),
+                        24, ForwardOptions.training(9, 1).withGroups(2).withPaddingMask(Tensor.of(mask, 24))),
+                new Case("noisy top-2, no noise (count load), SwiGLU, inference",
+                        MoeConfig.builder().modelDim(10).hiddenDim(12).experts(5).activation(Activation.SWIGLU)
+                                .router(new io.github.moe4j.api.NoisyTopKRouterConfig(2, io.github.moe4j.api.NoisyTopKRouterConfig.Noise.NONE,
+                                        io.github.moe4j.api.NoisyTopKRouterConfig.DEFAULT_NOISE_EPSILON))
+                                .losses(noisyLosses).build(),
+                        18, inferenceOptions()),
+                new Case("noisy top-3 of 3 (k = E), learned noise, training: count load",
+                        MoeConfig.builder().modelDim(9).hiddenDim(8).experts(3).router(io.github.moe4j.api.NoisyTopKRouterConfig.of(3))
+                                .losses(noisyLosses).build(),
+                        11, ForwardOptions.training(3, 4))
+        ).map(Arguments::of);
+    }
+
+    private static ForwardOptions inferenceOptions() {
+        return ForwardOptions.inference();
+    }
+
+    /** Each noisy top-k case agrees with the reference, losses included. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("noisyCases")
+    void noisyForwardMatchesReference(Case c) {
+        forwardMatchesReference(c);
+    }
+
     /** Each case agrees with the reference: routing up to near-ties, values within the derived float32 bound. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")

@@ -55,11 +55,13 @@ class PoclKernelsTest {
      * \( \gamma_k \sum_l |a_{il} b_{lj}| \) (k = inner length, any summation order), and leaves the
      * elements around C untouched.
      */
-    @ParameterizedTest(name = "m={0} n={1} k={2}")
-    @CsvSource({"1,1,1", "16,16,16", "17,15,33", "3,40,1", "33,2,17", "5,7,0"})
-    void portableGemmMatchesTheNaiveProduct(int m, int n, int k) {
+    @ParameterizedTest(name = "m={0} n={1} k={2} transA={3} transB={4} accumulate={5}")
+    @CsvSource({"1,1,1,false,false,false", "16,16,16,false,false,false", "17,15,33,false,false,false", "3,40,1,false,false,false",
+            "33,2,17,false,false,false", "5,7,0,false,false,false", "17,15,33,true,false,false", "17,15,33,false,true,false",
+            "17,15,33,true,true,false", "18,5,21,true,false,true", "4,19,35,false,true,true", "5,7,0,false,false,true"})
+    void portableGemmMatchesTheNaiveProduct(int m, int n, int k, boolean transA, boolean transB, boolean accumulate) {
         DeviceRuntime rt = backend.runtime();
-        SplittableRandom rnd = new SplittableRandom(m * 1000 + n * 10 + k);
+        SplittableRandom rnd = new SplittableRandom(m * 1000 + n * 10 + k + (transA ? 7 : 0) + (transB ? 13 : 0));
         float[] a = new float[2 + m * k];
         float[] b = new float[3 + k * n];
         for (int i = 0; i < a.length; i++) {
@@ -69,7 +71,10 @@ class PoclKernelsTest {
             b[i] = (float) rnd.nextDouble(-1, 1);
         }
         float[] c = new float[1 + m * n + 1];
-        java.util.Arrays.fill(c, 42f);
+        for (int i = 0; i < c.length; i++) {
+            c[i] = (float) rnd.nextDouble(-1, 1);
+        }
+        float[] before = c.clone();
         DeviceBuffer da = rt.allocate(4L * a.length);
         DeviceBuffer db = rt.allocate(4L * b.length);
         DeviceBuffer dc = rt.allocate(4L * c.length);
@@ -77,22 +82,22 @@ class PoclKernelsTest {
             rt.copyIn(a, da);
             rt.copyIn(b, db);
             rt.copyIn(c, dc);
-            rt.gemm(m, n, k, da, 2, db, 3, dc, 1);
+            rt.gemm(new DeviceRuntime.GemmOps(transA, transB, accumulate), m, n, k, da, 2, db, 3, dc, 1);
             rt.copyOut(dc, c);
         } finally {
             rt.free(da);
             rt.free(db);
             rt.free(dc);
         }
-        assertEquals(42f, c[0], "element before C was written");
-        assertEquals(42f, c[c.length - 1], "element after C was written");
+        assertEquals(before[0], c[0], "element before C was written");
+        assertEquals(before[c.length - 1], c[c.length - 1], "element after C was written");
         double u = Math.ulp(1.0f) / 2;
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
-                double s = 0;
-                double abs = 0;
+                double s = accumulate ? before[1 + i * n + j] : 0;
+                double abs = Math.abs(s);
                 for (int l = 0; l < k; l++) {
-                    double p = (double) a[2 + i * k + l] * b[3 + l * n + j];
+                    double p = (double) a[2 + (transA ? l * m + i : i * k + l)] * b[3 + (transB ? j * k + l : l * n + j)];
                     s += p;
                     abs += Math.abs(p);
                 }
@@ -102,36 +107,36 @@ class PoclKernelsTest {
         }
     }
 
-    /** Noisy top-k and expert choice are declined with a reason that says what to use instead. */
+    /**
+     * Noisy top-k runs forward only, saying why backward does not (and backward throws that reason);
+     * expert choice is declined with a reason that says what to use instead.
+     */
     @Test
     void declinesWhatIsNotImplementedWithAnActionableReason() {
-        Support noisy = backend.supports(Presets.shazeerNoisyTopK(2).modelDim(8).hiddenDim(8).experts(4).build());
-        assertFalse(noisy.supported());
+        MoeConfig noisyConfig = Presets.shazeerNoisyTopK(2).modelDim(8).hiddenDim(8).experts(4).build();
+        Support noisy = backend.supports(noisyConfig);
+        assertTrue(noisy.supported(), noisy.reason());
+        assertFalse(noisy.backward());
         assertTrue(noisy.reason().contains("noisy top-k") && noisy.reason().contains("reference"), noisy.reason());
+        try (MoeLayer layer = backend.createLayer(noisyConfig, MoeWeights.random(noisyConfig, 1));
+             MoeForward f = layer.forward(PoclForwardTest.randomInput(3, 8, 1), ForwardOptions.inference())) {
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                    () -> layer.backward(f, Tensor.zeros(3, 8), Set.of()));
+            assertEquals(noisy.reason(), e.getMessage());
+        }
         Support ec = backend.supports(Presets.expertChoice(1.0).modelDim(8).hiddenDim(8).experts(4).build());
         assertFalse(ec.supported());
         assertTrue(ec.reason().contains("expert-choice"), ec.reason());
-        MoeConfig noisyConfig = Presets.shazeerNoisyTopK(2).modelDim(8).hiddenDim(8).experts(4).build();
+        MoeConfig ecConfig = Presets.expertChoice(1.0).modelDim(8).hiddenDim(8).experts(4).build();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> backend.createLayer(noisyConfig, MoeWeights.random(noisyConfig, 1)));
-        assertTrue(e.getMessage().contains("noisy top-k"), e.getMessage());
+                () -> backend.createLayer(ecConfig, MoeWeights.random(ecConfig, 1)));
+        assertTrue(e.getMessage().contains("expert-choice"), e.getMessage());
         for (MoeConfig.Builder b : new MoeConfig.Builder[] {Presets.mixtral(), Presets.switchTop1(), Presets.gshardTop2(),
                 Presets.stMoe(), Presets.deepSpeedTop1(), Presets.deepSpeedTop2(), Presets.deepSpeedTopK(3)}) {
             MoeConfig c = b.modelDim(8).hiddenDim(8).experts(4).build();
             assertTrue(backend.supports(c).supported(), c + ": " + backend.supports(c).reason());
-            assertFalse(backend.supports(c).backward(), "backward is not written yet, so supports() must say so");
-        }
-    }
-
-    /** Backward is not implemented: it says so instead of returning something. */
-    @Test
-    void backwardSaysItIsNotImplemented() {
-        MoeConfig config = MoeConfig.builder().modelDim(4).hiddenDim(4).experts(2).router(TokenChoiceRouterConfig.topK(1)).build();
-        try (MoeLayer layer = backend.createLayer(config, MoeWeights.random(config, 1));
-             MoeForward f = layer.forward(PoclForwardTest.randomInput(3, 4, 1), ForwardOptions.inference())) {
-            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                    () -> layer.backward(f, Tensor.zeros(3, 4), Set.of()));
-            assertTrue(e.getMessage().contains("backward is not implemented by the cuda backend"), e.getMessage());
+            assertTrue(backend.supports(c).backward(), c + ": token choice runs backward too");
+            assertEquals(Support.YES, backend.supports(c));
         }
     }
 

@@ -159,11 +159,12 @@ KERNEL void gates_after_capacity(GLOBAL const float* RESTRICT logits, GLOBAL con
 /*
  * One work-item per assignment a = (t, j): its row in the dispatch buffer, -1 if not kept.
  * Rows are grouped by expert, then (group, slot), as ReferenceLayer#dispatch orders them:
- * row = rowBase[g][e] + slot. Also records which expert each row belongs to.
+ * row = rowBase[g][e] + slot. Also records which expert and which assignment each row belongs to.
  */
 KERNEL void dispatch_rows(GLOBAL const int* RESTRICT selected, GLOBAL const int* RESTRICT slot,
                           GLOBAL const int* RESTRICT rowBase, GLOBAL int* RESTRICT rowOf,
-                          GLOBAL int* RESTRICT rowExpert, const int T, const int E, const int k, const int gs) {
+                          GLOBAL int* RESTRICT rowExpert, GLOBAL int* RESTRICT rowAssignment,
+                          const int T, const int E, const int k, const int gs) {
     int a = GID0;
     if (a >= T * k) return;
     int s = slot[a];
@@ -176,4 +177,5 @@ KERNEL void dispatch_rows(GLOBAL const int* RESTRICT selected, GLOBAL const int*
     int row = rowBase[g * E + e] + s;
     rowOf[a] = row;
     rowExpert[row] = e;
+    rowAssignment[row] = a;
 }

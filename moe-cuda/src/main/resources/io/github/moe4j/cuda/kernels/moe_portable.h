@@ -37,9 +37,11 @@
   #define IS_FINITE(x) isfinite(x)
   #define expf(x) exp(x)
   #define logf(x) log(x)
+  #define log1pf(x) log1p(x)
   #define sqrtf(x) sqrt(x)
   #define tanhf(x) tanh(x)
   #define erff(x) erf(x)
+  #define erfcf(x) erfc(x)
   #define fmaxf(a, b) fmax((a), (b))
   #define fabsf(x) fabs(x)
 #else
