@@ -22,6 +22,10 @@ import io.github.moe4j.reference.RoutingPlan;
  * the input, router weight and router bias as the backward carries the terms themselves:
  * \( m_{z,t,j} = \alpha (E/T) p_{t,j} (|f_j| + \sum_i |f_i| p_{t,i}) \), \( m_x = (m_z |W_r|^\top) \odot |u| \),
  * \( m_{W_r} = |\tilde{x}|^\top m_z \), \( m_{b_r} = \sum_t m_z \).
+ *
+ * <p>The output cancels the same way wherever a token's kept experts nearly cancel,
+ * \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \approx 0 \): its scale is {@link #outputScale}, the largest
+ * \( \sum_j |g_{t,j} f_{S_t[j]}(x_t)_c| \), not the largest |y|.
  */
 final class CancellingTerms {
     private CancellingTerms() {}
@@ -35,6 +39,35 @@ final class CancellingTerms {
      */
     record Magnitudes(double[] input, double[] router, double[] routerBias) {
         static final Magnitudes NONE = new Magnitudes(null, null, null);
+    }
+
+    /**
+     * The scale of the output y [T, d]: the largest sum over a token's kept choices of
+     * \( |g_{t,j}\, f_{S_t[j]}(x_t)_c| \), from the oracle's own gates and expert outputs. It is at
+     * least max|y| and is what float32 rounding in y is proportional to.
+     */
+    static double outputScale(ReferenceForward on) {
+        RoutingPlan plan = on.plan();
+        int m = plan.choices();
+        int d = on.config().modelDim();
+        double scale = 0;
+        for (int t = 0; t < plan.tokens(); t++) {
+            double[] sum = new double[d];
+            for (int j = 0; j < m; j++) {
+                int row = on.dispatch().rowOf()[t * m + j];
+                if (row < 0) {
+                    continue;
+                }
+                double[] f = on.experts().activations()[plan.selected()[t * m + j]][row].output();
+                for (int c = 0; c < d; c++) {
+                    sum[c] += Math.abs(plan.gate()[t * m + j] * f[c]);
+                }
+            }
+            for (double v : sum) {
+                scale = Math.max(scale, v);
+            }
+        }
+        return scale;
     }
 
     /** The magnitudes for the oracle's forward on the backend's routing; {@link Magnitudes#NONE} without an aux loss. */

@@ -52,6 +52,51 @@ class CancellingTermsTest {
         return Tensor.of(v, t.shape());
     }
 
+    /**
+     * The output's scale is the largest \( \sum_j |g_{t,j} f_{S_t[j]}(x_t)_c| \), recomputed here from
+     * the experts directly; it bounds |y|; noise of a few float32 roundings of it passes, an error
+     * of 1e-3 of it does not.
+     */
+    @Test
+    void outputScaleIsTheSumOfTheKeptTermsMagnitudes() {
+        MoeConfig config = Presets.stMoe().modelDim(3).hiddenDim(2).experts(3).capacity(Capacity.dropless()).build();
+        ReferenceLayer layer = new ReferenceLayer(config, MoeWeights.random(config, 9));
+        ReferenceForward f = forwardOf(layer, 5, 3);
+        double want = 0;
+        for (int t = 0; t < 5; t++) {
+            for (int c = 0; c < 3; c++) {
+                double sum = 0;
+                for (int j = 0; j < 2; j++) {
+                    int e = f.plan().selected()[t * 2 + j];
+                    double[] fx = io.github.moe4j.reference.ExpertNetwork.forward(layer.weights(), config.activation(), e,
+                            f.router().expertInput(), t * 3).output();
+                    sum += Math.abs(f.plan().gate()[t * 2 + j] * fx[c]);
+                }
+                want = Math.max(want, sum);
+            }
+        }
+        double scale = CancellingTerms.outputScale(f);
+        org.junit.jupiter.api.Assertions.assertEquals(want, scale, 1e-15 * want);
+        assertTrue(scale >= Compare.maxAbs(f.y()));
+        Tolerance tol = Tolerances.FP32.output(new Tolerances.Sizes(3, 2, 3, 2, 5, 5, 1, 1));
+        double[] noisy = f.y().clone();
+        double[] wrong = f.y().clone();
+        for (int i = 0; i < noisy.length; i++) {
+            noisy[i] += (i % 2 == 0 ? 4 : -4) * Math.scalb(1.0, -24) * scale;
+            wrong[i] += 1e-3 * scale;
+        }
+        assertTrue(Compare.floatsReport("y", f.y(), noisy, new int[] {5, 3}, tol, scale).mismatches().isEmpty());
+        assertTrue(!Compare.floatsReport("y", f.y(), wrong, new int[] {5, 3}, tol, scale).mismatches().isEmpty());
+    }
+
+    private static ReferenceForward forwardOf(ReferenceLayer layer, int tokens, int d) {
+        double[] x = new double[tokens * d];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (2 * Math.cos(1.3 * i + 0.2));
+        }
+        return layer.forward(x, tokens, ForwardOptions.inference());
+    }
+
     @Test
     void float32NoiseOnCancelledTermsIsAcceptedAndARealErrorIsNot() {
         ReferenceLayer layer = new ReferenceLayer(CONFIG, MoeWeights.random(CONFIG, 4));
