@@ -1157,13 +1157,16 @@ final class MoeLayerKernel extends Kernel {
             dSigma[row + e] = 0f;
         }
         if (selected[t * topK] >= 0) {
-            float gDg = 0f;
+            // g_r (dG_r - sum_s g_s dG_s) = g_r sum_{s != r} g_s (dG_r - dG_s): no cancellation (see backRouting)
             for (int r = 0; r < topK; r++) {
-                gDg += gateBefore[t * topK + r] * noisyGateGradient(t, r, grp, realToken);
-            }
-            for (int r = 0; r < topK; r++) {
-                float g = gateBefore[t * topK + r];
-                dKeys[row + selected[t * topK + r]] += g * (noisyGateGradient(t, r, grp, realToken) - gDg);
+                float dr = noisyGateGradient(t, r, grp, realToken);
+                float acc = 0f;
+                for (int q = 0; q < topK; q++) {
+                    if (q != r) {
+                        acc += gateBefore[t * topK + q] * (dr - noisyGateGradient(t, q, grp, realToken));
+                    }
+                }
+                dKeys[row + selected[t * topK + r]] += gateBefore[t * topK + r] * acc;
             }
         }
         if (smoothLoad == 1) {
@@ -1425,35 +1428,52 @@ final class MoeLayerKernel extends Kernel {
                 }
             }
             if (gateMode != GATES_NONE) {
-                // softmax over the selected (before capacity) or the kept (after) logits: g (dG - Σ g dG)
-                float gDg = 0f;
+                // softmax over the selected (before capacity) or the kept (after) logits:
+                // g_r (dG_r - sum_s g_s dG_s) = g_r sum_{s != r} g_s (dG_r - dG_s), the gates summing to 1
                 for (int r = 0; r < topK; r++) {
-                    if (slot[t * topK + r] >= 0) {
-                        gDg += combineOrBefore(t * topK + r) * dGate[t * topK + r];
-                    }
-                }
-                for (int r = 0; r < topK; r++) {
-                    float dg = 0f;
-                    if (slot[t * topK + r] >= 0) {
-                        dg = dGate[t * topK + r];
-                    }
-                    float g = combineOrBefore(t * topK + r);
-                    if (gateMode == GATES_RENORMALIZE_AFTER) {
-                        if (slot[t * topK + r] < 0) {
-                            g = 0f;
+                    float dr = keptGateGradient(t * topK + r);
+                    float acc = 0f;
+                    for (int q = 0; q < topK; q++) {
+                        if (q != r) {
+                            acc += renormalizedGate(t * topK + q) * (dr - keptGateGradient(t * topK + q));
                         }
                     }
-                    dLogits[row + selected[t * topK + r]] += g * (dg - gDg);
+                    dLogits[row + selected[t * topK + r]] += renormalizedGate(t * topK + r) * acc;
                 }
             }
         }
-        float sDs = 0f;
+        // Softmax#softmaxBackward, p_e (dP_e - sum_j p_j dP_j), evaluated as p_e sum_{j != e} p_j (dP_e - dP_j)
+        // (equal since the p sum to 1): the subtraction form cancels to an absolute error of u max|dP|
+        // when p_e is near 1, which is everything a gradient of size p_j (dP_e - dP_j) has
         for (int e = 0; e < experts; e++) {
-            sDs += probs[row + e] * dProbs[row + e];
+            float acc = 0f;
+            for (int j = 0; j < experts; j++) {
+                if (j != e) {
+                    acc += probs[row + j] * (dProbs[row + e] - dProbs[row + j]);
+                }
+            }
+            dLogits[row + e] += probs[row + e] * acc;
         }
-        for (int e = 0; e < experts; e++) {
-            dLogits[row + e] += probs[row + e] * (dProbs[row + e] - sDs);
+    }
+
+    /** \( \partial L / \partial g \) of an assignment if kept, else 0. */
+    private float keptGateGradient(int a) {
+        float dg = 0f;
+        if (slot[a] >= 0) {
+            dg = dGate[a];
         }
+        return dg;
+    }
+
+    /** The renormalised gate of an assignment ({@link #combineOrBefore}), 0 for a dropped one when renormalising after capacity. */
+    private float renormalizedGate(int a) {
+        float g = combineOrBefore(a);
+        if (gateMode == GATES_RENORMALIZE_AFTER) {
+            if (slot[a] < 0) {
+                g = 0f;
+            }
+        }
+        return g;
     }
 
     /** The gate the renormalising softmax produced: the combine weight after capacity, or the gate before capacity. */
