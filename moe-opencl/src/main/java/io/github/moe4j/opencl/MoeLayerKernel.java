@@ -509,7 +509,13 @@ final class MoeLayerKernel extends Kernel {
                 if (keys[row + e] > thresholdIfIn) {
                     threshold = thresholdIfIn;
                 }
-                probInTopK[row + e] = 0.5f * (1f + erf((logits[row + e] - threshold) / (1.41421356f * sigma[row + e] + 1e-20f)));
+                // Phi = (1 + erf(w)) / 2, from erfc so a small Phi keeps its relative accuracy
+                float w = (logits[row + e] - threshold) / (1.41421356f * sigma[row + e] + 1e-20f);
+                float tail = halfErfc(abs(w), expNegSquare(w, 1f));
+                if (w > 0f) {
+                    tail = 1f - tail;
+                }
+                probInTopK[row + e] = tail;
             }
         }
         if (routed == 1) {
@@ -749,9 +755,10 @@ final class MoeLayerKernel extends Kernel {
                 v = a;
             }
         } else if (activation == ACT_GELU) {
-            v = 0.5f * a * (1f + erf(a * 0.70710678f));
+            v = a * normalCdf(a);
         } else if (activation == ACT_GELU_TANH) {
-            v = 0.5f * a * (1f + tanh(0.7978845608f * (a + 0.044715f * a * a * a)));
+            // a (1 + tanh u) / 2 = a / (1 + e^{-2u}): no cancellation in 1 + tanh u for u < 0
+            v = a / (1f + exp(-2f * 0.7978845608f * (a + 0.044715f * a * a * a)));
         } else {
             v = a / (1f + exp(-a));
         }
@@ -759,19 +766,44 @@ final class MoeLayerKernel extends Kernel {
     }
 
     /**
-     * erf in float (Kernel has no erf mapping): Abramowitz and Stegun 7.1.26,
-     * \( \operatorname{erf}(a) \approx 1 - (a_1 t + \dots + a_5 t^5) e^{-a^2} \), \( t = 1/(1 + p a) \),
-     * maximum absolute error 1.5e-7, odd extension for a &lt; 0.
+     * \( \Phi(a) \), the standard normal CDF, in float with a small relative error on both tails:
+     * the smaller of \( \Phi(a) \) and \( 1 - \Phi(a) \) is \( \operatorname{erfc}(|a|/\sqrt2)/2 \)
+     * ({@link #halfErfc}), never \( (1 + \operatorname{erf})/2 \), which cancels for a &lt; 0.
      */
-    private float erf(float v) {
-        float a = abs(v);
-        float t = 1f / (1f + 0.3275911f * a);
-        float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-        float r = 1f - poly * exp(-a * a);
-        if (v < 0f) {
-            r = -r;
+    private float normalCdf(float a) {
+        float tail = halfErfc(abs(a) * 0.70710678f, expNegSquare(a, 0.5f));
+        if (a > 0f) {
+            tail = 1f - tail;
         }
-        return r;
+        return tail;
+    }
+
+    /**
+     * \( \operatorname{erfc}(z)/2 \) for z &#8805; 0 given \( e^{-z^2} \) (Kernel has no erf mapping):
+     * Numerical Recipes' erfcc (Chebyshev fit, fractional error below 1.2e-7 everywhere),
+     * \( \operatorname{erfc}(z) \approx t\, e^{-z^2} e^{-1.26551223 + t(1.00002368 + \dots)} \),
+     * \( t = 1/(1 + z/2) \). The caller supplies \( e^{-z^2} \) from {@link #expNegSquare}, exact in
+     * its argument, because rounding \( z^2 \) to float would cost a relative \( z^2 u \).
+     */
+    private float halfErfc(float z, float expNegZ2) {
+        float t = 1f / (1f + 0.5f * z);
+        float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f
+                + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+        return 0.5f * t * expNegZ2 * exp(p);
+    }
+
+    /**
+     * \( e^{-c x^2} \) for c = 1 or 1/2 with a relative error of a few u: x = x_h + x_l with x_h a
+     * multiple of 1/64 (so \( c x_h^2 \) is exact in float for |x| &lt; 20) and
+     * \( e^{-c x^2} = e^{-c x_h^2} e^{-c x_l (x + x_h)} \); 0 once it underflows.
+     */
+    private float expNegSquare(float x, float c) {
+        float v = 0f;
+        if (c * x * x < 110f) {
+            float hi = ((int) (x * 64f)) / 64f;
+            v = exp(-c * hi * hi) * exp(-c * (x - hi) * (x + hi));
+        }
+        return v;
     }
 
     /** Stores one hidden unit of one dispatch row. */
@@ -1125,13 +1157,16 @@ final class MoeLayerKernel extends Kernel {
             dSigma[row + e] = 0f;
         }
         if (selected[t * topK] >= 0) {
-            float gDg = 0f;
+            // g_r (dG_r - sum_s g_s dG_s) = g_r sum_{s != r} g_s (dG_r - dG_s): no cancellation (see backRouting)
             for (int r = 0; r < topK; r++) {
-                gDg += gateBefore[t * topK + r] * noisyGateGradient(t, r, grp, realToken);
-            }
-            for (int r = 0; r < topK; r++) {
-                float g = gateBefore[t * topK + r];
-                dKeys[row + selected[t * topK + r]] += g * (noisyGateGradient(t, r, grp, realToken) - gDg);
+                float dr = noisyGateGradient(t, r, grp, realToken);
+                float acc = 0f;
+                for (int q = 0; q < topK; q++) {
+                    if (q != r) {
+                        acc += gateBefore[t * topK + q] * (dr - noisyGateGradient(t, q, grp, realToken));
+                    }
+                }
+                dKeys[row + selected[t * topK + r]] += gateBefore[t * topK + r] * acc;
             }
         }
         if (smoothLoad == 1) {
@@ -1149,7 +1184,7 @@ final class MoeLayerKernel extends Kernel {
                 float v = logits[row + e] - keys[row + thresholdExpert];
                 float sd = 1.41421356f * sigma[row + e] + 1e-20f;
                 float w = v / sd;
-                float density = exp(-w * w) / 1.77245385f;
+                float density = expNegSquare(w, 1f) / 1.77245385f;
                 float dV = dP * density / sd;
                 dLogits[row + e] += dV;
                 dKeys[row + thresholdExpert] -= dV;
@@ -1206,15 +1241,17 @@ final class MoeLayerKernel extends Kernel {
             }
         }
         if (activation == ACT_GELU) {
-            float cdf = 0.5f * (1f + erf(a * 0.70710678f));
-            float pdf = exp(-0.5f * a * a) * 0.39894228f;
-            v = cdf + a * pdf;
+            float pdf = expNegSquare(a, 0.5f) * 0.39894228f;
+            v = normalCdf(a) + a * pdf;
         }
         if (activation == ACT_GELU_TANH) {
+            // with s = (1 + tanh u) / 2 = 1 / (1 + e^{-2u}): 1 - tanh^2 u = 4 s (1 - s), 1 - s = 1 / (1 + e^{2u}),
+            // so neither factor cancels when tanh u is near -1 or +1
             float u = 0.7978845608f * (a + 0.044715f * a * a * a);
-            float th = tanh(u);
+            float s = 1f / (1f + exp(-2f * u));
+            float sc = 1f / (1f + exp(2f * u));
             float du = 0.7978845608f * (1f + 3f * 0.044715f * a * a);
-            v = 0.5f * (1f + th) + 0.5f * a * (1f - th * th) * du;
+            v = s + 2f * a * s * sc * du;
         }
         if (activation == ACT_SILU) {
             float s = 1f / (1f + exp(-a));
@@ -1391,35 +1428,52 @@ final class MoeLayerKernel extends Kernel {
                 }
             }
             if (gateMode != GATES_NONE) {
-                // softmax over the selected (before capacity) or the kept (after) logits: g (dG - Σ g dG)
-                float gDg = 0f;
+                // softmax over the selected (before capacity) or the kept (after) logits:
+                // g_r (dG_r - sum_s g_s dG_s) = g_r sum_{s != r} g_s (dG_r - dG_s), the gates summing to 1
                 for (int r = 0; r < topK; r++) {
-                    if (slot[t * topK + r] >= 0) {
-                        gDg += combineOrBefore(t * topK + r) * dGate[t * topK + r];
-                    }
-                }
-                for (int r = 0; r < topK; r++) {
-                    float dg = 0f;
-                    if (slot[t * topK + r] >= 0) {
-                        dg = dGate[t * topK + r];
-                    }
-                    float g = combineOrBefore(t * topK + r);
-                    if (gateMode == GATES_RENORMALIZE_AFTER) {
-                        if (slot[t * topK + r] < 0) {
-                            g = 0f;
+                    float dr = keptGateGradient(t * topK + r);
+                    float acc = 0f;
+                    for (int q = 0; q < topK; q++) {
+                        if (q != r) {
+                            acc += renormalizedGate(t * topK + q) * (dr - keptGateGradient(t * topK + q));
                         }
                     }
-                    dLogits[row + selected[t * topK + r]] += g * (dg - gDg);
+                    dLogits[row + selected[t * topK + r]] += renormalizedGate(t * topK + r) * acc;
                 }
             }
         }
-        float sDs = 0f;
+        // Softmax#softmaxBackward, p_e (dP_e - sum_j p_j dP_j), evaluated as p_e sum_{j != e} p_j (dP_e - dP_j)
+        // (equal since the p sum to 1): the subtraction form cancels to an absolute error of u max|dP|
+        // when p_e is near 1, which is everything a gradient of size p_j (dP_e - dP_j) has
         for (int e = 0; e < experts; e++) {
-            sDs += probs[row + e] * dProbs[row + e];
+            float acc = 0f;
+            for (int j = 0; j < experts; j++) {
+                if (j != e) {
+                    acc += probs[row + j] * (dProbs[row + e] - dProbs[row + j]);
+                }
+            }
+            dLogits[row + e] += probs[row + e] * acc;
         }
-        for (int e = 0; e < experts; e++) {
-            dLogits[row + e] += probs[row + e] * (dProbs[row + e] - sDs);
+    }
+
+    /** \( \partial L / \partial g \) of an assignment if kept, else 0. */
+    private float keptGateGradient(int a) {
+        float dg = 0f;
+        if (slot[a] >= 0) {
+            dg = dGate[a];
         }
+        return dg;
+    }
+
+    /** The renormalised gate of an assignment ({@link #combineOrBefore}), 0 for a dropped one when renormalising after capacity. */
+    private float renormalizedGate(int a) {
+        float g = combineOrBefore(a);
+        if (gateMode == GATES_RENORMALIZE_AFTER) {
+            if (slot[a] < 0) {
+                g = 0f;
+            }
+        }
+        return g;
     }
 
     /** The gate the renormalising softmax produced: the combine weight after capacity, or the gate before capacity. */

@@ -212,6 +212,30 @@ class BackwardMatchesReferenceTest {
         }
     }
 
+    /**
+     * A load-balancing gradient that cancels analytically stays exactly zero: with the top-1 counts
+     * balanced (f = [1/2, 1/2]) dP is the same for both experts, and with every expert output 0
+     * (ReLU of negative pre-activations) nothing else reaches the router, so \( \partial L / \partial z
+     * = p \odot (dP - \sum p\,dP) = 0 \). The subtraction form leaves u·|dP| of rounding wherever the
+     * float p do not sum to exactly 1; the form \( p_e \sum_{j \ne e} p_j (dP_e - dP_j) \) gives 0.
+     */
+    @Test
+    void cancellingAuxGradientIsExactlyZero() {
+        MoeConfig c = MoeConfig.builder().modelDim(1).hiddenDim(1).experts(2)
+                .router(io.github.moe4j.api.TokenChoiceRouterConfig.topK(1))
+                .losses(io.github.moe4j.api.LossWeights.of().aux(0.01, io.github.moe4j.api.AuxNormalization.TOP1)).build();
+        // z = (x, -x): x > 0 goes to expert 0, whose W_in = -1 makes a < 0; x < 0 to expert 1, W_in = +1
+        MoeWeights w = MoeWeights.builder().router(Tensor.of(new float[] {1f, -1f}, 1, 2))
+                .wIn(Tensor.of(new float[] {-1f, 1f}, 2, 1, 1)).wOut(Tensor.of(new float[] {1f, 1f}, 2, 1, 1)).build();
+        float[] x = {1f, 2f, 3.3f, 0.7f, 0.1f, -1f, -2.5f, -3.1f, -0.4f, -0.9f};
+        try (MoeLayer layer = OpenClTestSupport.backend().createLayer(c, w)) {
+            MoeForward f = layer.forward(Tensor.of(x, x.length, 1), ForwardOptions.inference());
+            MoeGradients g = layer.backward(f, randomDy(new SplittableRandom(5), x.length, 1), Set.of());
+            assertEquals(Tensor.zeros(x.length, 1), g.input(), "input gradient");
+            assertEquals(Tensor.zeros(1, 2), g.router(), "router gradient");
+        }
+    }
+
     /** No tokens: an empty input gradient and zero weight gradients (null where frozen). */
     @Test
     void emptyBatchHasZeroGradients() {

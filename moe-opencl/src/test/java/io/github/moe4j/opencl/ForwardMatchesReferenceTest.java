@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
  * <p>Tolerance, derived before measuring: with u = 2^-24 (float32 unit roundoff) a float sum of n
  * products is off by at most about n·u times the sum of the products' magnitudes. The longest chain
  * to an output element is the router GEMM (d), the two expert GEMMs (d then h), the softmax and
- * gate arithmetic (a few roundings each, plus the 1.5e-7 = 2.5u of the erf approximation) and the
+ * gate arithmetic (a few roundings each, plus the relative 1.2e-7 = 2u of the erfc fit) and the
  * combine (k terms): n = 2d + h + 2k + 16. Logit errors enter the gates through exp, multiplied by
  * up to 1 + max|z|. So each element is allowed
  * {@code n·u·(1 + max|z|)·(|want| + max|want|)}, the second term standing for the magnitudes of

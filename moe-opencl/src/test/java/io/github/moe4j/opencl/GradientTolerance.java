@@ -8,7 +8,7 @@ package io.github.moe4j.opencl;
  * its terms, and errors add along a chain of dependent roundings. The longest chain to any
  * gradient element:
  * <ul>
- * <li>expert output f (forward): d + h + 8 (two GEMMs, the activation with its 2.5u erf approximation);</li>
+ * <li>expert output f (forward): d + h + 8 (two GEMMs, the activation with its 2u erfc fit);</li>
  * <li>\( \partial L / \partial g = \sum_c dY_c f_c \): d more;</li>
  * <li>through the gates and the softmax to \( \partial L / \partial z \): 2E + 2k + 8
  *     (\( \sum g\,dg \), \( \sum p\,dp \), the loss terms);</li>
