@@ -67,7 +67,7 @@ public interface BackwardContract extends BackendContract {
                 Gradients.frozenAreNull(got, frozen, c);
                 ReferenceForward on = o.on(call.routing);
                 MoeGradients want = oracleGradients(o, on, c.dOutput(), frozen);
-                Gradients.compare(want, got, contract.tolerances().gradients(o.sizes()), frozen, CancellingTerms.of(on), c);
+                Gradients.compare(want, got, contract.tolerances().gradients(o.sizes()), frozen, CancellingTerms.of(on, c.dOutput().toDoubleArray()), c);
             }
         });
     }

@@ -12,7 +12,8 @@ import io.github.moe4j.reference.RoutingPlan;
  * The size of the terms a gradient's value cancels from, where the cancellation is structural, so
  * that rounding noise is judged against them and not against their (near-zero) difference.
  *
- * <p>The one such term is the load-balancing loss (SPEC §5):
+ * <p>Two such places are structural. The gates' softmax backward, \( g(\delta - g_j) \), nearly cancels
+ * wherever one probability is close to 1 ({@link #gateTerms}). And the load-balancing loss (SPEC §5):
  * \( \partial L_{aux} / \partial z_{t,j} = \alpha (E/T)\, p_{t,j} (f_j - \sum_i f_i p_{t,i}) \) is exactly 0
  * when f is uniform (k = E with {@code TOPK_*} normalisation, SPEC §12), yet each side of the
  * difference is about \( \alpha (E/T) p f \). In float32 the difference carries about u times that,
@@ -36,9 +37,10 @@ final class CancellingTerms {
      * @param input      [T, d]
      * @param router     [d, E]
      * @param routerBias [E], or null without a router bias
+     * @param noiseRouter [d, E], or null without learned noise
      */
-    record Magnitudes(double[] input, double[] router, double[] routerBias) {
-        static final Magnitudes NONE = new Magnitudes(null, null, null);
+    record Magnitudes(double[] input, double[] router, double[] routerBias, double[] noiseRouter) {
+        static final Magnitudes NONE = new Magnitudes(null, null, null, null);
     }
 
     /**
@@ -70,13 +72,20 @@ final class CancellingTerms {
         return scale;
     }
 
-    /** The magnitudes for the oracle's forward on the backend's routing; {@link Magnitudes#NONE} without an aux loss. */
+    /** The aux-loss magnitudes alone (no upstream gradient). */
     static Magnitudes of(ReferenceForward on) {
+        return of(on, null);
+    }
+
+    /**
+     * The magnitudes of the aux-loss terms and of the gate-softmax terms for the oracle's forward on
+     * the backend's routing.
+     *
+     * @param dOutput [T, d] the upstream gradient, or null for the losses alone
+     */
+    static Magnitudes of(ReferenceForward on, double[] dOutput) {
         MoeConfig config = on.config();
         double alpha = config.losses().aux();
-        if (alpha == 0 || !(config.router() instanceof TokenChoiceRouterConfig)) {
-            return Magnitudes.NONE;
-        }
         RouterOutput r = on.router();
         RoutingPlan plan = on.plan();
         ReferenceWeights w = on.layer().weights();
@@ -87,7 +96,14 @@ final class CancellingTerms {
         int groups = plan.groups();
         int groupSize = groups == 0 ? 0 : tokens / groups;
         double[] mz = new double[tokens * e];
-        for (int g = 0; g < groups; g++) {
+        double[] mKeys = new double[tokens * e];
+        double[] mSigma = new double[tokens * e];
+        if (dOutput != null) {
+            gateTerms(on, dOutput, mz, mKeys);
+        }
+        coefficientOfVariationTerms(on, mz, mKeys, mSigma);
+        boolean aux = alpha != 0 && config.router() instanceof TokenChoiceRouterConfig;
+        for (int g = 0; aux && g < groups; g++) {
             int n = 0;
             for (int t = g * groupSize; t < (g + 1) * groupSize; t++) {
                 n += r.realTokens()[t] ? 1 : 0;
@@ -109,16 +125,26 @@ final class CancellingTerms {
                     fp += Math.abs(f[i]) * r.probs()[t * e + i];
                 }
                 for (int j = 0; j < e; j++) {
-                    mz[t * e + j] = c * r.probs()[t * e + j] * (Math.abs(f[j]) + fp);
+                    mz[t * e + j] += c * r.probs()[t * e + j] * (Math.abs(f[j]) + fp);
                 }
             }
         }
         double[] mx = new double[tokens * d];
         double[] mw = new double[d * e];
         double[] mb = w.routerBias() == null ? null : new double[e];
+        double[] mn = r.noiseStd() == null ? null : new double[d * e];
         for (int t = 0; t < tokens; t++) {
             for (int j = 0; j < e; j++) {
-                double m = mz[t * e + j];
+                // noisy top-k: H = z + eps * sigma, so a key's terms reach z as they are and sigma times |eps|
+                double m = mz[t * e + j] + mKeys[t * e + j];
+                if (mn != null) {
+                    double sigmoid = 1 / (1 + Math.exp(-r.rawNoiseStd()[t * e + j]));
+                    double ms = (mKeys[t * e + j] * Math.abs(r.noise()[t * e + j]) + mSigma[t * e + j]) * sigmoid;
+                    for (int a = 0; a < d; a++) {
+                        mn[a * e + j] += Math.abs(r.expertInput()[t * d + a]) * ms;
+                        mx[t * d + a] += ms * Math.abs(w.noiseRouter()[a * e + j]);
+                    }
+                }
                 for (int a = 0; a < d; a++) {
                     double u = r.jitter() == null ? 1 : Math.abs(r.jitter()[t * d + a]);
                     mx[t * d + a] += m * Math.abs(w.router()[a * e + j]) * u;
@@ -129,6 +155,137 @@ final class CancellingTerms {
                 }
             }
         }
-        return new Magnitudes(mx, mw, mb);
+        return new Magnitudes(mx, mw, mb, mn);
+    }
+
+    /**
+     * The terms of noisy top-k's cv² losses. \( \partial\, \mathrm{cv}^2 / \partial v_i \) is a difference of
+     * terms of size \( 2(|v_i| + |\mu|)/(n(\mu^2+\epsilon)) + 2|\mu|\mathrm{var}/(n(\mu^2+\epsilon)^2) \) that
+     * vanishes when v is uniform (SPEC §12: cv² of equal values is 0), where t2t's 1e-10 epsilons leave
+     * the double oracle a value below float32's resolution of those terms. Importance is a sum of
+     * gates, so its terms go through the gates' softmax over the selected keys; the smooth Load is a
+     * sum of \( \Phi((\mathrm{clean} - \mathrm{thr})/\sigma) \), so its terms go, times \( \varphi/\sigma \), to the clean
+     * logit, to the threshold's key and, times \( \varphi |u| / \sigma \), to \( \sigma \).
+     */
+    private static void coefficientOfVariationTerms(ReferenceForward on, double[] mz, double[] mKeys, double[] mSigma) {
+        MoeConfig config = on.config();
+        if (!(config.router() instanceof io.github.moe4j.api.NoisyTopKRouterConfig)) {
+            return;
+        }
+        RouterOutput r = on.router();
+        RoutingPlan plan = on.plan();
+        int e = config.experts();
+        int k = config.topK();
+        int groups = plan.groups();
+        int groupSize = groups == 0 ? 0 : plan.tokens() / groups;
+        for (int g = 0; g < groups; g++) {
+            double[] mImportance = cvTerms(on.importance(), g, e, config.losses().importance() / groups);
+            double[] mLoad = r.probInTopK() == null ? null : cvTerms(on.loadVector(), g, e, config.losses().load() / groups);
+            for (int t = g * groupSize; t < (g + 1) * groupSize; t++) {
+                if (!r.realTokens()[t] || plan.selected()[t * k] < 0) {
+                    continue;
+                }
+                for (int j = 0; j < k; j++) {
+                    double dG = mImportance[plan.selected()[t * k + j]];
+                    double gj = plan.gateBeforeCapacity()[t * k + j];
+                    for (int i = 0; i < k; i++) {
+                        mKeys[t * e + plan.selected()[t * k + i]] += dG * gj * ((i == j ? 1 : 0) + plan.gateBeforeCapacity()[t * k + i]);
+                    }
+                }
+                if (mLoad == null) {
+                    continue;
+                }
+                int[] order = io.github.moe4j.reference.TopK.ofRow(r.keys(), t * e, e, k + 1);
+                for (int i = 0; i < e; i++) {
+                    boolean in = r.keys()[t * e + i] > r.keys()[t * e + order[k]];
+                    int threshold = in ? order[k] : order[k - 1];
+                    double sigma = r.noiseStd()[t * e + i];
+                    double u = (r.logits()[t * e + i] - r.keys()[t * e + threshold]) / sigma;
+                    double density = Math.exp(-0.5 * u * u) / Math.sqrt(2 * Math.PI);
+                    double m = mLoad[i] * density / sigma;
+                    mz[t * e + i] += m;
+                    mKeys[t * e + threshold] += m;
+                    mSigma[t * e + i] += m * Math.abs(u);
+                }
+            }
+        }
+    }
+
+    /** The magnitudes of the terms of \( w\, \partial\, \mathrm{cv}^2(v) / \partial v_i \) for group g's v = values[g E .. g E + E). */
+    private static double[] cvTerms(double[] values, int g, int e, double weight) {
+        double n = e + 1e-10;
+        double sum = 0;
+        for (int i = 0; i < e; i++) {
+            sum += values[g * e + i];
+        }
+        double mean = sum / n;
+        double var = 0;
+        for (int i = 0; i < e; i++) {
+            var += (values[g * e + i] - mean) * (values[g * e + i] - mean);
+        }
+        var /= n;
+        double denominator = mean * mean + 1e-10;
+        double[] m = new double[e];
+        for (int i = 0; i < e; i++) {
+            m[i] = Math.abs(weight) * (2 * (Math.abs(values[g * e + i]) + Math.abs(mean)) / (n * denominator)
+                    + 2 * Math.abs(mean) * var / (n * denominator * denominator));
+        }
+        return m;
+    }
+
+    /**
+     * The gate-softmax terms. A gate g is a softmax over some logits (p over all E for NONE and expert
+     * choice, over the selected or kept logits for RENORMALIZE, over the selected noisy keys H for
+     * noisy top-k), and its backward is \( \partial z_j \mathrel{+}= dG\, g (\delta - g_j) \): the
+     * standard float32 form of it (PyTorch's) errs by about u times \( |dG|\, g (\delta + g_j) \),
+     * however small the exact result, e.g. when one probability is nearly 1. With
+     * \( dG_{t,r} = dY_t \cdot f_{S_t[r]}(x_t) \), the terms' magnitudes go to {@code mz} (logits) or
+     * {@code mKeys} (noisy keys).
+     */
+    private static void gateTerms(ReferenceForward on, double[] dOutput, double[] mz, double[] mKeys) {
+        MoeConfig config = on.config();
+        RouterOutput r = on.router();
+        RoutingPlan plan = on.plan();
+        int e = config.experts();
+        int d = config.modelDim();
+        int m = plan.choices();
+        boolean noisy = config.router() instanceof io.github.moe4j.api.NoisyTopKRouterConfig;
+        boolean renormalized = noisy || config.router() instanceof TokenChoiceRouterConfig tc
+                && tc.gates() == io.github.moe4j.api.GateNormalization.RENORMALIZE;
+        boolean afterCapacity = config.router() instanceof TokenChoiceRouterConfig tc2
+                && tc2.renormTiming() == io.github.moe4j.api.RenormTiming.AFTER_CAPACITY;
+        double[] target = noisy ? mKeys : mz;
+        for (int t = 0; t < plan.tokens(); t++) {
+            for (int j = 0; j < m; j++) {
+                int row = on.dispatch().rowOf()[t * m + j];
+                if (row < 0) {
+                    continue;
+                }
+                int ex = plan.selected()[t * m + j];
+                double[] f = on.experts().activations()[ex][row].output();
+                double dG = 0;
+                for (int c = 0; c < d; c++) {
+                    dG += Math.abs(dOutput[t * d + c] * f[c]);
+                }
+                if (!renormalized) {
+                    // g = p_{t,ex} over all E logits (NONE, expert choice)
+                    double g = r.probs()[t * e + ex];
+                    for (int i = 0; i < e; i++) {
+                        target[t * e + i] += dG * g * ((i == ex ? 1 : 0) + r.probs()[t * e + i]);
+                    }
+                } else {
+                    // g over the token's selected (or, after capacity, kept) choices
+                    double[] gates = afterCapacity ? plan.gate() : plan.gateBeforeCapacity();
+                    double g = gates[t * m + j];
+                    for (int i = 0; i < m; i++) {
+                        int other = plan.selected()[t * m + i];
+                        if (other < 0 || (afterCapacity && plan.slot()[t * m + i] < 0)) {
+                            continue;
+                        }
+                        target[t * e + other] += dG * g * ((i == j ? 1 : 0) + gates[t * m + i]);
+                    }
+                }
+            }
+        }
     }
 }

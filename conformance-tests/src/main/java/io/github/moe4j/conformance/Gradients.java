@@ -69,6 +69,7 @@ final class Gradients {
             case "input" -> m.input();
             case "router" -> m.router();
             case "routerBias" -> m.routerBias();
+            case "noiseRouter" -> m.noiseRouter();
             default -> null;
         };
         return v == null ? new double[0] : v;

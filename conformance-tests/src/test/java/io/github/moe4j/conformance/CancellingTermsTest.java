@@ -89,6 +89,39 @@ class CancellingTermsTest {
         assertTrue(!Compare.floatsReport("y", f.y(), wrong, new int[] {5, 3}, tol, scale).mismatches().isEmpty());
     }
 
+    /**
+     * With raw-probability gates and logits far apart, one probability is 1 - 1e-12 or so and the
+     * router's gradient through p(δ - p) is tiny in exact arithmetic; a float32 backend computing
+     * the standard softmax backward errs by about u times |dG| g (δ + g). That noise must pass, an
+     * error of 1e-3 of those terms must not.
+     */
+    @Test
+    void gateSoftmaxTermsScaleTheRouterGradientWhenOneProbabilityIsNearlyOne() {
+        MoeConfig config = Presets.switchTop1().modelDim(4).hiddenDim(3).experts(3).capacity(Capacity.dropless())
+                .router(TokenChoiceRouterConfig.topK(1).withGates(io.github.moe4j.api.GateNormalization.NONE))
+                .losses(LossWeights.of()).build();
+        ReferenceLayer layer = new ReferenceLayer(config, MoeWeights.random(config, 2));
+        double[] x = new double[6 * 4];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (400 * Math.sin(0.9 * i + 0.4));
+        }
+        ReferenceForward f = layer.forward(x, 6, ForwardOptions.inference());
+        double[] dY = new double[6 * 4];
+        for (int i = 0; i < dY.length; i++) {
+            dY[i] = (float) Math.cos(1.7 * i);
+        }
+        MoeGradients want = layer.backward(f, Tensor.ofDoubles(dY, 6, 4), Set.of());
+        CancellingTerms.Magnitudes m = CancellingTerms.of(f, dY);
+        assertTrue(Compare.maxAbs(m.router()) > 1e6 * Compare.maxAbs(want.router().toDoubleArray()),
+                "the case must have a nearly-one probability: terms " + Compare.maxAbs(m.router()) + " vs gradient "
+                        + Compare.maxAbs(want.router().toDoubleArray()));
+        Tolerance tol = Tolerances.FP32.gradients(new Tolerances.Sizes(4, 3, 3, 1, 6, 6, 1, 1));
+        MoeGradients noisy = perturbed(want, m, 4 * Math.scalb(1.0, -24));
+        Gradients.compare(want, noisy, tol, Set.of(), m, "float32-sized noise on the softmax terms");
+        assertThrows(AssertionError.class, () -> Gradients.compare(want, noisy, tol, Set.of(), "scale max|want| alone"));
+        assertThrows(AssertionError.class, () -> Gradients.compare(want, perturbed(want, m, 1e-3), tol, Set.of(), m, "1e-3 of the terms"));
+    }
+
     private static ReferenceForward forwardOf(ReferenceLayer layer, int tokens, int d) {
         double[] x = new double[tokens * d];
         for (int i = 0; i < x.length; i++) {
