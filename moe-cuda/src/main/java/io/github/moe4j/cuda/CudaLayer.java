@@ -29,7 +29,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * A token-choice MoE layer on the device. Its weights are uploaded once and stay resident; each
+ * An MoE layer on the device (token choice, noisy top-k or expert choice). Its weights are uploaded once and stay resident; each
  * forward borrows scratch memory from the backend's pool and gives it back on every path.
  *
  * <p>Forward, stage by stage (the kernel files name the reference method each stage mirrors;
