@@ -1,12 +1,10 @@
 package io.github.moe4j.cuda;
 
 import io.github.moe4j.api.Checks;
-import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.MoeBackend;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeWeights;
-import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.Support;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,11 +15,12 @@ import java.util.List;
  * thread-safe, as {@link MoeLayer} allows). Closing it closes its layers and frees all device
  * memory; closing twice is harmless.
  *
- * <p>Supported: forward and backward of token-choice top-k routing ({@code NONE}, {@code RENORMALIZE} before or
+ * <p>Supported, forward and backward: token-choice top-k routing ({@code NONE}, {@code RENORMALIZE} before or
  * after capacity; every capacity mode and priority; groups; padding; jitter; GShard's random second
- * expert), every activation, optional biases, the aux and z losses; {@link io.github.moe4j.api.Freeze}.
- * Noisy top-k (learned noise or none; importance and smooth-load losses): forward only so far.
- * Not yet (declined by {@link #supports}): expert choice.
+ * expert) with the aux and z losses; noisy top-k (learned noise or none; importance and smooth-load
+ * losses, gradients into W_g, W_noise and the input); expert choice (with the z-loss); every
+ * activation, optional biases, {@link io.github.moe4j.api.Freeze}. {@link #supports} declines only
+ * weight tensors too large for 32-bit indexing.
  */
 public final class CudaBackend implements MoeBackend {
     private final DeviceRuntime runtime;
@@ -49,17 +48,10 @@ public final class CudaBackend implements MoeBackend {
     @Override
     public Support supports(MoeConfig config) {
         Checks.requireNonNull(config, "config");
-        if (config.router() instanceof ExpertChoiceRouterConfig) {
-            return Support.no("expert-choice routing is not implemented by the cuda backend yet (moe4j issue 6); "
-                    + "use the reference backend for it");
-        }
         long weights = (long) config.experts() * config.modelDim() * config.hiddenDim();
         if (weights > Integer.MAX_VALUE) {
             return Support.no("experts * modelDim * hiddenDim = " + weights + " elements per expert weight tensor; "
                     + "the cuda backend indexes with 32-bit ints and supports at most " + Integer.MAX_VALUE);
-        }
-        if (config.router() instanceof NoisyTopKRouterConfig) {
-            return Support.forwardOnly(CudaLayer.NO_NOISY_BACKWARD);
         }
         return Support.YES;
     }

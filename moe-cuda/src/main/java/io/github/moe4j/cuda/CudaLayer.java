@@ -3,6 +3,7 @@ package io.github.moe4j.cuda;
 import io.github.moe4j.api.Activation;
 import io.github.moe4j.api.AuxNormalization;
 import io.github.moe4j.api.Checks;
+import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.Freeze;
 import io.github.moe4j.api.GateNormalization;
@@ -28,7 +29,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * A token-choice MoE layer on the device. Its weights are uploaded once and stay resident; each
+ * An MoE layer on the device (token choice, noisy top-k or expert choice). Its weights are uploaded once and stay resident; each
  * forward borrows scratch memory from the backend's pool and gives it back on every path.
  *
  * <p>Forward, stage by stage (the kernel files name the reference method each stage mirrors;
@@ -55,6 +56,8 @@ final class CudaLayer implements MoeLayer {
     private final TokenChoiceRouterConfig router;
     /** The noisy top-k router, or null for token choice. */
     private final NoisyTopKRouterConfig noisy;
+    /** Whether the router is expert choice (then {@code router} and {@code noisy} are null, and choices = E). */
+    private final boolean expertChoice;
     private final List<DeviceBuffer> resident = new ArrayList<>();
     private final DeviceBuffer wRouter;
     private final DeviceBuffer wNoise;
@@ -72,6 +75,7 @@ final class CudaLayer implements MoeLayer {
         this.config = config;
         this.router = config.router() instanceof TokenChoiceRouterConfig tc ? tc : null;
         this.noisy = config.router() instanceof NoisyTopKRouterConfig n ? n : null;
+        this.expertChoice = config.router() instanceof ExpertChoiceRouterConfig;
         try {
             wRouter = upload(w.router());
             bRouter = upload(w.routerBias());
@@ -115,7 +119,7 @@ final class CudaLayer implements MoeLayer {
         input.requireShape("input", "[tokens, modelDim]", tokens, config.modelDim()).requireFinite("input");
         options.validate(tokens);
         RouterNoise noise = options.noiseFor(config, tokens);
-        long biggest = (long) tokens * Math.max(config.modelDim(), Math.max(config.hiddenDim(), config.experts())) * config.topK();
+        long biggest = (long) tokens * Math.max(config.modelDim(), Math.max(config.hiddenDim(), config.experts())) * config.choicesPerToken();
         if (biggest > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("tokens = " + tokens + " is too many for one call of the cuda backend: "
                     + "tokens * max(d, h, E) * k = " + biggest + " exceeds 2^31 - 1 (Hint: split the batch)");
@@ -204,7 +208,7 @@ final class CudaLayer implements MoeLayer {
         int d = config.modelDim();
         int h = config.hiddenDim();
         int e = config.experts();
-        int k = config.topK();
+        int k = config.choicesPerToken();
         int groups = options.groups();
         int gs = tokens / groups;
         int capacity = config.capacityPerExpert(gs);
@@ -281,35 +285,44 @@ final class CudaLayer implements MoeLayer {
         }
         DeviceBuffer probs = s.take((long) tokens * e);
         DeviceBuffer selected = s.take((long) tokens * k);
-        DeviceBuffer gateBefore = s.take((long) tokens * k);
-        DeviceBuffer priorityGate = s.take((long) tokens * k);
-        DeviceBuffer ask = s.take((long) tokens * k);
-        DeviceBuffer top1 = s.take(tokens);
         DeviceBuffer lse = s.take(tokens);
         DeviceBuffer status = s.take(1);
         rt.copyIn(new int[] {Integer.MAX_VALUE}, status);
-        boolean renormalize = noisy != null || router.gates() == GateNormalization.RENORMALIZE;
-        boolean after = router != null && renormalize && router.renormTiming() == RenormTiming.AFTER_CAPACITY;
-        boolean byProb = !renormalize || after;
-        rt.launch(Kernel.ROUTER_SOFTMAX_TOPK, Grid.linear(tokens), logits, keys, routedBuf, uniform, probs, selected, gateBefore,
-                priorityGate, ask, top1, lse, status, tokens, e, k, renormalize ? 1 : 0, byProb ? 1 : 0, randomSecond ? 1 : 0,
-                randomSecond ? (float) router.secondExpertPolicy().threshold() : 1f);
-
-        // Stage 2: capacity
-        DeviceBuffer order = dummy;
-        if (config.priority() == Priority.BATCH_PRIORITIZED) {
-            order = s.take(tokens);
-            rt.launch(Kernel.BPR_TOKEN_ORDER, Grid.linear(tokens), top1, order, tokens, gs);
-        }
+        DeviceBuffer gateBefore;
         DeviceBuffer slot = s.take((long) tokens * k);
-        rt.launch(Kernel.FILL_INT, Grid.linear((long) tokens * k), slot, -1, tokens * k);
         DeviceBuffer loadGE = s.take((long) groups * e);
         DeviceBuffer keptGE = s.take((long) groups * e);
-        rt.launch(Kernel.ASSIGN_SLOTS, Grid.linear((long) groups * e), selected, ask, priorityGate, order, slot, loadGE, keptGE,
-                tokens, e, k, groups, capacityArg, config.priority().ordinal());
         DeviceBuffer gate = s.take((long) tokens * k);
-        rt.launch(Kernel.GATES_AFTER_CAPACITY, Grid.linear(tokens), logits, selected, gateBefore, slot, gate, tokens, e, k,
-                after ? 1 : 0);
+        if (expertChoice) {
+            // Stages 1 and 2 of expert choice: s = softmax(z); each expert takes its C best tokens, gate = s
+            rt.launch(Kernel.ROUTER_SOFTMAX, Grid.linear(tokens), logits, probs, lse, status, tokens, e);
+            rt.launch(Kernel.EXPERT_CHOICE_SELECT, Grid.linear((long) groups * e), probs, routedBuf, selected, slot, gate, loadGE,
+                    keptGE, tokens, e, groups, (int) Math.min(capacity, (long) gs));
+            gateBefore = gate;
+        } else {
+            gateBefore = s.take((long) tokens * k);
+            DeviceBuffer priorityGate = s.take((long) tokens * k);
+            DeviceBuffer ask = s.take((long) tokens * k);
+            DeviceBuffer top1 = s.take(tokens);
+            boolean renormalize = noisy != null || router.gates() == GateNormalization.RENORMALIZE;
+            boolean after = router != null && renormalize && router.renormTiming() == RenormTiming.AFTER_CAPACITY;
+            boolean byProb = !renormalize || after;
+            rt.launch(Kernel.ROUTER_SOFTMAX_TOPK, Grid.linear(tokens), logits, keys, routedBuf, uniform, probs, selected, gateBefore,
+                    priorityGate, ask, top1, lse, status, tokens, e, k, renormalize ? 1 : 0, byProb ? 1 : 0, randomSecond ? 1 : 0,
+                    randomSecond ? (float) router.secondExpertPolicy().threshold() : 1f);
+
+            // Stage 2: capacity
+            DeviceBuffer order = dummy;
+            if (config.priority() == Priority.BATCH_PRIORITIZED) {
+                order = s.take(tokens);
+                rt.launch(Kernel.BPR_TOKEN_ORDER, Grid.linear(tokens), top1, order, tokens, gs);
+            }
+            rt.launch(Kernel.FILL_INT, Grid.linear((long) tokens * k), slot, -1, tokens * k);
+            rt.launch(Kernel.ASSIGN_SLOTS, Grid.linear((long) groups * e), selected, ask, priorityGate, order, slot, loadGE, keptGE,
+                    tokens, e, k, groups, capacityArg, config.priority().ordinal());
+            rt.launch(Kernel.GATES_AFTER_CAPACITY, Grid.linear(tokens), logits, selected, gateBefore, slot, gate, tokens, e, k,
+                    after ? 1 : 0);
+        }
         int[] statusHost = new int[1];
         rt.copyOut(status, statusHost);
         if (statusHost[0] != Integer.MAX_VALUE) {
@@ -479,6 +492,34 @@ final class CudaLayer implements MoeLayer {
         return var / (mean * mean + 1e-10);
     }
 
+    /**
+     * Backward of {@link #cvSquared} on the host in double, as {@code CoefficientOfVariation#squaredBackward}:
+     * writes \( \partial \mathrm{cv}^2 / \partial v_i \cdot \mathit{scale} \) of {@code v[offset .. offset + n)} into
+     * {@code out[offset ..]}, with \( \partial \mathrm{var} / \partial v_i = \tfrac{2}{n'} ((v_i - \mu) - \tfrac{1}{n'} \sum_j (v_j - \mu)) \)
+     * and \( \partial \mathrm{cv}^2 / \partial v_i = \dfrac{\partial \mathrm{var} / \partial v_i}{\mu^2 + 10^{-10}}
+     * - \dfrac{\mathrm{var} \cdot 2 \mu / n'}{(\mu^2 + 10^{-10})^2} \).
+     */
+    static void cvSquaredBackward(float[] v, int offset, int n, double scale, float[] out) {
+        double count = n + 1e-10;
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += v[offset + i];
+        }
+        double mean = sum / count;
+        double var = 0;
+        double deviations = 0;
+        for (int i = 0; i < n; i++) {
+            var += (v[offset + i] - mean) * (v[offset + i] - mean);
+            deviations += v[offset + i] - mean;
+        }
+        var /= count;
+        double denominator = mean * mean + 1e-10;
+        for (int i = 0; i < n; i++) {
+            double dVar = 2 / count * ((v[offset + i] - mean) - deviations / count);
+            out[offset + i] = (float) (scale * (dVar / denominator - var * 2 * mean / count / (denominator * denominator)));
+        }
+    }
+
     /** The {@code kind} argument of {@code expert_activation}: 0 RELU, 1 exact GELU, 2 tanh GELU, 3 SiLU. */
     static int activationKind(Activation a) {
         switch (a) {
@@ -548,9 +589,6 @@ final class CudaLayer implements MoeLayer {
         }
         Checks.requireNonNull(dOutput, "dOutput");
         Checks.requireNonNull(frozen, "frozen");
-        if (noisy != null) {
-            throw new UnsupportedOperationException(NO_NOISY_BACKWARD);
-        }
         int tokens = f.routing().tokens();
         dOutput.requireShape("dOutput", "[tokens, modelDim]", tokens, config.modelDim()).requireFinite("dOutput");
         Tensor input = f.input();
@@ -567,13 +605,12 @@ final class CudaLayer implements MoeLayer {
         }
     }
 
-    /** Why noisy top-k has no backward yet, as {@link CudaBackend#supports} reports it and backward throws it. */
-    static final String NO_NOISY_BACKWARD = "backward of noisy top-k routing is not implemented by the cuda backend yet "
-            + "(moe4j issue 6); Hint: train with the reference backend and run inference on cuda";
-
-    /** The gate kind of {@code router_backward}: 0 NONE, 1 RENORMALIZE before capacity, 2 after. */
+    /**
+     * The gate kind of {@code router_backward}: 0 NONE, 1 RENORMALIZE before capacity, 2 after.
+     * Expert choice's gates are the probabilities of the kept choices, as NONE's.
+     */
     private int gatesKind() {
-        if (router.gates() == GateNormalization.NONE) {
+        if (expertChoice || router.gates() == GateNormalization.NONE) {
             return 0;
         }
         return router.renormTiming() == RenormTiming.AFTER_CAPACITY ? 2 : 1;
@@ -585,13 +622,14 @@ final class CudaLayer implements MoeLayer {
         int d = config.modelDim();
         int h = config.hiddenDim();
         int e = config.experts();
-        int k = config.topK();
+        int k = config.choicesPerToken();
         boolean routerGrads = !frozen.contains(Freeze.ROUTER);
         boolean expertGrads = !frozen.contains(Freeze.EXPERTS);
         boolean gated = config.activation().isGated();
+        boolean noiseGrads = routerGrads && noisy != null && noisy.noise() == NoisyTopKRouterConfig.Noise.LEARNED;
         if (tokens == 0) {
             return new MoeGradients(Tensor.zeros(0, d), routerGrads ? Tensor.zeros(d, e) : null,
-                    routerGrads && bRouter != null ? Tensor.zeros(e) : null, null,
+                    routerGrads && bRouter != null ? Tensor.zeros(e) : null, noiseGrads ? Tensor.zeros(d, e) : null,
                     expertGrads ? Tensor.zeros(e, d, h) : null, expertGrads && gated ? Tensor.zeros(e, d, h) : null,
                     expertGrads ? Tensor.zeros(e, h, d) : null, expertGrads && bIn != null ? Tensor.zeros(e, h) : null,
                     expertGrads && bOut != null ? Tensor.zeros(e, d) : null);
@@ -682,7 +720,7 @@ final class CudaLayer implements MoeLayer {
                 n += pass.realHost[t];
             }
             if (n > 0) {
-                auxScale[g] = (float) (config.losses().aux() / groups * e / n);
+                auxScale[g] = router == null ? 0f : (float) (config.losses().aux() / groups * e / n);
                 zScale[g] = (float) (config.losses().z() / groups * 2 / n);
             }
         }
@@ -691,21 +729,59 @@ final class CudaLayer implements MoeLayer {
         DeviceBuffer zBuf = s.take(groups);
         rt.copyIn(zScale, zBuf);
         DeviceBuffer dLogits = s.take((long) tokens * e);
-        DeviceBuffer dProbs = s.take((long) tokens * e);
-        rt.launch(Kernel.ROUTER_BACKWARD, Grid.linear(tokens), pass.probs, pass.lse, pass.selected, pass.slot, pass.gateBefore,
-                pass.gate, dGate, pass.real, auxBuf, zBuf, pass.stats, dProbs, dLogits, tokens, e, k, gs, gatesKind());
+        DeviceBuffer dRaw = null;
+        if (noisy != null) {
+            // ImportanceLoss and LoadLoss backward on the host, in double: c / G * dcv^2/dv of each group's vector
+            float[] dImportance = new float[groups * e];
+            float[] dLoad = new float[groups * e];
+            for (int g = 0; g < groups; g++) {
+                cvSquaredBackward(pass.importance, g * e, e, config.losses().importance() / groups, dImportance);
+                if (pass.smooth) {
+                    cvSquaredBackward(pass.loadVector, g * e, e, config.losses().load() / groups, dLoad);
+                }
+            }
+            DeviceBuffer dImportanceBuf = s.take((long) groups * e);
+            rt.copyIn(dImportance, dImportanceBuf);
+            DeviceBuffer dLoadBuf = s.take((long) groups * e);
+            rt.copyIn(dLoad, dLoadBuf);
+            boolean learned = pass.sigma != null;
+            DeviceBuffer dKeys = s.take((long) tokens * e);
+            dRaw = learned ? s.take((long) tokens * e) : null;
+            rt.launch(Kernel.NOISY_ROUTER_BACKWARD, Grid.linear(tokens), pass.probs, pass.lse, pass.logits, pass.keys,
+                    learned ? pass.sigma : dummy, learned ? pass.eps : dummy, learned ? pass.raw : dummy, pass.selected, pass.slot,
+                    pass.gateBefore, dGate, pass.smooth ? pass.kPlus1 : dummy, pass.real, zBuf, dImportanceBuf, dLoadBuf, dKeys, dLogits,
+                    learned ? dRaw : dummy, tokens, e, k, gs, learned ? 1 : 0, pass.smooth ? 1 : 0);
+        } else {
+            DeviceBuffer dProbs = s.take((long) tokens * e);
+            rt.launch(Kernel.ROUTER_BACKWARD, Grid.linear(tokens), pass.probs, pass.lse, pass.selected, pass.slot, pass.gateBefore,
+                    pass.gate, dGate, pass.real, auxBuf, zBuf, pass.stats, dProbs, dLogits, tokens, e, k, gs, gatesKind());
+        }
 
-        // Stage 1 backward: router and input
+        // Stage 1 backward: router (and noise router) and input
         DeviceBuffer dRouterIn = s.take((long) tokens * d);
         rt.gemm(transB, tokens, d, e, dLogits, 0, wRouter, 0, dRouterIn, 0);
+        if (dRaw != null) {
+            // noisy top-k has no jitter: the noise router sees x, as the router does
+            rt.gemm(transBAdd, tokens, d, e, dRaw, 0, wNoise, 0, dRouterIn, 0);
+        }
         DeviceBuffer dx = s.take((long) tokens * d);
         rt.launch(Kernel.INPUT_GRADIENT, Grid.linear((long) tokens * d), dRouterIn, dXrows, pass.rowOf,
                 pass.jitter == null ? dummy : pass.jitter, dx, tokens, k, d, pass.jitter == null ? 0 : 1, pass.expertsJittered ? 1 : 0);
         DeviceBuffer dWr = null;
         DeviceBuffer dBr = null;
+        Tensor dWNoise = null;
         if (routerGrads) {
             dWr = s.take((long) d * e);
             rt.gemm(transA, d, e, tokens, pass.routerIn, 0, dLogits, 0, dWr, 0);
+            if (noiseGrads) {
+                // no noise in this pass (inference): W_noise did not touch the output or the losses
+                DeviceBuffer dWn = null;
+                if (dRaw != null) {
+                    dWn = s.take((long) d * e);
+                    rt.gemm(transA, d, e, tokens, pass.routerIn, 0, dRaw, 0, dWn, 0);
+                }
+                dWNoise = dWn == null ? Tensor.zeros(d, e) : download(dWn, d, e);
+            }
             if (bRouter != null) {
                 DeviceBuffer oneSegment = s.take(2);
                 rt.copyIn(new int[] {0, tokens}, oneSegment);
@@ -713,7 +789,7 @@ final class CudaLayer implements MoeLayer {
                 rt.launch(Kernel.SEGMENT_COLUMN_SUMS, Grid.linear(e), dLogits, oneSegment, dBr, 1, e);
             }
         }
-        return new MoeGradients(download(dx, tokens, d), download(dWr, d, e), download(dBr, e), null, download(dWIn, e, d, h),
+        return new MoeGradients(download(dx, tokens, d), download(dWr, d, e), download(dBr, e), dWNoise, download(dWIn, e, d, h),
                 download(dWGate, e, d, h), download(dWOut, e, h, d), download(dBIn, e, h), download(dBOut, e, d));
     }
 

@@ -16,6 +16,10 @@ enum Kernel {
     NOISY_KEYS("router", "noisy_keys"),
     /** Noisy top-k: the smooth load's P(t, i). */
     PROB_IN_TOP_K("router", "prob_in_top_k"),
+    /** Expert choice: softmax and lse alone, non-finite logit check. */
+    ROUTER_SOFTMAX("router", "router_softmax"),
+    /** Expert choice: each expert takes its C best tokens per group. */
+    EXPERT_CHOICE_SELECT("capacity", "expert_choice_select"),
     /** Fills an int buffer. */
     FILL_INT("capacity", "fill_int"),
     /** Batch-prioritised token order per group. */
@@ -50,6 +54,8 @@ enum Kernel {
     EXPERT_ACTIVATION_BACKWARD("experts", "expert_activation_backward"),
     /** Backward of gates, losses and softmax: dL/dz per token. */
     ROUTER_BACKWARD("backward", "router_backward"),
+    /** Noisy top-k backward of gates, importance, smooth load, H and sigma: dL/dz and dL/d(x W_noise) per token. */
+    NOISY_ROUTER_BACKWARD("backward", "noisy_router_backward"),
     /** Column sums over row segments: the bias gradients. */
     SEGMENT_COLUMN_SUMS("backward", "segment_column_sums");
 

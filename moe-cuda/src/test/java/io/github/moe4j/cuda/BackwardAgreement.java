@@ -115,7 +115,7 @@ final class BackwardAgreement {
             compare("input", grads.input(), want.input(), b.input, worst);
             compare("router", grads.router(), want.router(), b.router, worst);
             compare("routerBias", grads.routerBias(), want.routerBias(), b.routerBias, worst);
-            compare("noiseRouter", grads.noiseRouter(), want.noiseRouter(), null, worst);
+            compare("noiseRouter", grads.noiseRouter(), want.noiseRouter(), b.noiseRouter, worst);
             compare("wIn", grads.wIn(), want.wIn(), b.wIn, worst);
             compare("wGate", grads.wGate(), want.wGate(), b.wGate, worst);
             compare("wOut", grads.wOut(), want.wOut(), b.wOut, worst);
@@ -152,6 +152,7 @@ final class BackwardAgreement {
         final double[] input;
         final double[] router;
         final double[] routerBias;
+        final double[] noiseRouter;
         final double[] wIn;
         final double[] wGate;
         final double[] wOut;
@@ -163,10 +164,12 @@ final class BackwardAgreement {
             int d = config.modelDim();
             int h = config.hiddenDim();
             int e = config.experts();
-            int k = config.topK();
+            int k = config.choicesPerToken();
             Activation act = config.activation();
             boolean gated = act.isGated();
-            TokenChoiceRouterConfig tc = (TokenChoiceRouterConfig) config.router();
+            TokenChoiceRouterConfig tc = config.router() instanceof TokenChoiceRouterConfig c ? c : null;
+            boolean isNoisy = config.router() instanceof io.github.moe4j.api.NoisyTopKRouterConfig;
+            ForwardAgreement.NoisyBounds nb = isNoisy ? new ForwardAgreement.NoisyBounds(f, w, tokens, d, e, k) : null;
             RoutingPlan plan = f.plan();
             double[] z = f.router().logits();
             double[] p = f.router().probs();
@@ -183,6 +186,7 @@ final class BackwardAgreement {
             double[] dz = new double[tokens];
             double[] lse = new double[tokens];
             double[] relP = new double[tokens];
+            double[] relG = new double[tokens];
             double[] dLse = new double[tokens];
             for (int t = 0; t < tokens; t++) {
                 double m = Double.NEGATIVE_INFINITY;
@@ -202,6 +206,7 @@ final class BackwardAgreement {
                 }
                 lse[t] = m + Math.log(sum);
                 relP[t] = 2 * dz[t] + U * (4 * (zt + Math.abs(lse[t])) + e + k + 10);
+                relG[t] = isNoisy ? nb.gateRelative(t, dz[t], zt, lse[t]) : relP[t];
                 dLse[t] = dz[t] + U * (zt + Math.abs(lse[t]) + e + 4);
             }
 
@@ -229,7 +234,7 @@ final class BackwardAgreement {
                     int a = t * k + j;
                     ExpertNetwork.Activations cache = f.experts().activations()[ex][row];
                     double g = plan.gate()[a];
-                    double dg = relP[t] * Math.abs(g);
+                    double dg = relG[t] * Math.abs(g);
                     // forward bounds of this row
                     double[] da = new double[h];
                     double[] db = new double[h];
@@ -386,8 +391,10 @@ final class BackwardAgreement {
             double cZ = config.losses().z();
             double[] dZ = new double[tokens * e];
             double[] dZErr = new double[tokens * e];
-            boolean none = tc.gates() == GateNormalization.NONE;
+            boolean none = tc == null || tc.gates() == GateNormalization.NONE;
             boolean after = !none && tc.renormTiming() == RenormTiming.AFTER_CAPACITY;
+            double[] dRawV = isNoisy ? new double[tokens * e] : null;
+            double[] dRawErr = isNoisy ? new double[tokens * e] : null;
             for (int g = 0; g < groups; g++) {
                 int nReal = 0;
                 for (int t = g * gs; t < (g + 1) * gs; t++) {
@@ -409,11 +416,19 @@ final class BackwardAgreement {
                 double fScale = nReal == 0 ? 0
                         : config.losses().auxNormalization() == io.github.moe4j.api.AuxNormalization.TOPK_NORMALIZED ? 1.0 / (k * nReal)
                         : 1.0 / nReal;
-                double auxScale = nReal == 0 ? 0 : cAux / groups * e / nReal;
+                double auxScale = nReal == 0 || tc == null ? 0 : cAux / groups * e / nReal;
                 double zScale = nReal == 0 ? 0 : cZ / groups * 2 / nReal;
+                NoisyGroup ng = isNoisy ? new NoisyGroup(config, f, nb, g, relG, dz) : null;
                 for (int t = g * gs; t < (g + 1) * gs; t++) {
                     boolean real = f.router().realTokens()[t];
-                    boolean routed = plan.selected()[t * k] >= 0;
+                    boolean routed = false;
+                    for (int j = 0; j < k; j++) {
+                        routed |= plan.selected()[t * k + j] >= 0;
+                    }
+                    if (isNoisy) {
+                        ng.token(t, real, zScale, lse[t], dLse[t], relP[t], dGate, dGateErr, dZ, dZErr, dRawV, dRawErr);
+                        continue;
+                    }
                     double[] dP = new double[e];
                     double[] dPErr = new double[e];
                     for (int i = 0; i < e; i++) {
@@ -503,12 +518,36 @@ final class BackwardAgreement {
                         abs += Math.abs(dZ[t * e + i] * wr);
                         err += dZErr[t * e + i] * Math.abs(wr);
                     }
+                    if (isNoisy && f.router().noiseStd() != null) {
+                        for (int i = 0; i < e; i++) {
+                            double wn = w.noiseRouter()[j * e + i];
+                            s += dRawV[t * e + i] * wn;
+                            abs += Math.abs(dRawV[t * e + i] * wn);
+                            err += dRawErr[t * e + i] * Math.abs(wn);
+                        }
+                        err += 2 * U * abs;
+                    }
                     double dRiErr = err + e * U * abs;
                     double uj = jitter ? Math.abs(u[t * d + j]) : 1;
                     double ue = expertsJittered ? uj : 1;
                     double xeErr = dXrowsAtTokenErr[t * d + j] + k * U * dXrowsAtTokenAbs[t * d + j];
                     input[t * d + j] = uj * dRiErr + ue * xeErr
                             + 2 * U * (uj * Math.abs(s) + ue * dXrowsAtTokenAbs[t * d + j]);
+                }
+            }
+            noiseRouter = new double[d * e];
+            if (isNoisy && f.router().noiseStd() != null) {
+                for (int j = 0; j < d; j++) {
+                    for (int i = 0; i < e; i++) {
+                        double abs = 0;
+                        double err = 0;
+                        for (int t = 0; t < tokens; t++) {
+                            double x = xr[t * d + j];
+                            abs += Math.abs(x * dRawV[t * e + i]);
+                            err += Math.abs(x) * dRawErr[t * e + i];
+                        }
+                        noiseRouter[j * e + i] = err + tokens * U * abs;
+                    }
                 }
             }
             router = new double[d * e];
@@ -533,6 +572,175 @@ final class BackwardAgreement {
                     err += dZErr[t * e + i];
                 }
                 routerBias[i] = err + tokens * U * abs;
+            }
+        }
+    }
+
+    /**
+     * Noisy top-k's routing backward bounds of one group (first order, before the second-order factor),
+     * following {@code noisy_router_backward}:
+     * <ul>
+     * <li>\( dI = c_{imp}/G \cdot \partial \mathrm{cv}^2 / \partial I \) and likewise dLoad, computed on the host from the
+     *     device's float vectors: \( \Delta dI_e \le \sum_f |\partial dI_e / \partial I_f| \Delta I_f + u |dI_e| \), the Hessian of
+     *     \( \mathrm{cv}^2 \) by central differences in double, \( \Delta I \), \( \Delta \mathrm{Load} \) from
+     *     {@link ForwardAgreement.NoisyBounds};</li>
+     * <li>the softmax over the selected H, \( g_j \sum_{m \ne j} g_m (dB_j - dB_m) \): as the token-choice
+     *     subset term, with the noisy gates' relative error;</li>
+     * <li>smooth load, \( a = \phi(u)/\sigma \) and \( b = -\phi(u) u / \sigma \) (u = v/σ) through their Lipschitz
+     *     constants \( \max|u\phi(u)| = \phi(1) < 0.25 \), \( \max \phi(u)|u^2 - 1| = \phi(0) < 0.4 \),
+     *     \( \max|\phi(u) u (2 - u^2)| < 0.35 \) (all over \( \sigma^2 \)), with \( \Delta v \le \Delta z + \Delta H_{thr} + 2u|v| \),
+     *     and \( (5 w^2 + 16) u \) relative for the evaluation (w = v / (√2 σ): the rounding of \( w^2 \) inside exp);</li>
+     * <li>sums of at most k + E terms into dKeys; \( dz = z_{part} + dV + dKeys \) (3u); \( d\sigma = b\,dP + \varepsilon\, dKeys \),
+     *     \( d\mathit{raw} = \operatorname{sigmoid}(r)\, d\sigma \) with \( \Delta \operatorname{sigmoid} \le \Delta r / 4 + 4u \).</li>
+     * </ul>
+     */
+    private static final class NoisyGroup {
+        private final MoeConfig config;
+        private final ReferenceForward f;
+        private final ForwardAgreement.NoisyBounds nb;
+        private final double[] relG;
+        private final double[] dz;
+        private final double[] dImp;
+        private final double[] dImpErr;
+        private final double[] dLoad;
+        private final double[] dLoadErr;
+
+        NoisyGroup(MoeConfig config, ReferenceForward f, ForwardAgreement.NoisyBounds nb, int g, double[] relG, double[] dz) {
+            this.config = config;
+            this.f = f;
+            this.nb = nb;
+            this.relG = relG;
+            this.dz = dz;
+            int e = config.experts();
+            int groups = f.plan().groups();
+            double[] imp = java.util.Arrays.copyOfRange(f.importance(), g * e, (g + 1) * e);
+            dImp = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(imp, config.losses().importance() / groups);
+            dImpErr = hessianTimes(imp, config.losses().importance() / groups, nb.importanceError(g, relG, f.plan().selected()), dImp);
+            if (f.router().probInTopK() != null) {
+                double[] load = java.util.Arrays.copyOfRange(f.loadVector(), g * e, (g + 1) * e);
+                dLoad = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(load, config.losses().load() / groups);
+                dLoadErr = hessianTimes(load, config.losses().load() / groups, nb.loadError(g, dz), dLoad);
+            } else {
+                dLoad = new double[e];
+                dLoadErr = new double[e];
+            }
+        }
+
+        /** \( \sum_f |\partial dV_e / \partial v_f| \Delta v_f + u |dV_e| \), the Hessian by central differences. */
+        private static double[] hessianTimes(double[] v, double scale, double[] dv, double[] grad) {
+            int n = v.length;
+            double max = 0;
+            for (double x : v) {
+                max = Math.max(max, Math.abs(x));
+            }
+            double step = 1e-5 * Math.max(max, 1e-30);
+            double[] out = new double[n];
+            for (int fIdx = 0; fIdx < n; fIdx++) {
+                double[] plus = v.clone();
+                double[] minus = v.clone();
+                plus[fIdx] += step;
+                minus[fIdx] -= step;
+                double[] gp = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(plus, scale);
+                double[] gm = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(minus, scale);
+                for (int i = 0; i < n; i++) {
+                    out[i] += Math.abs((gp[i] - gm[i]) / (2 * step)) * dv[fIdx];
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                out[i] += U * Math.abs(grad[i]);
+            }
+            return out;
+        }
+
+        void token(int t, boolean real, double zScale, double lse, double dLse, double relP, double[] dGate, double[] dGateErr,
+                   double[] dZ, double[] dZErr, double[] dRawV, double[] dRawErr) {
+            int e = config.experts();
+            int k = config.topK();
+            RoutingPlan plan = f.plan();
+            double[] p = f.router().probs();
+            double[] z = f.router().logits();
+            double[] keys = f.router().keys();
+            double[] sigma = f.router().noiseStd();
+            double[] key = new double[e];
+            double[] keyErr = new double[e];
+            double[] keyAbs = new double[e];
+            double[] lg = new double[e];
+            double[] lgErr = new double[e];
+            double[] sg = new double[e];
+            double[] sgErr = new double[e];
+            if (plan.selected()[t * k] >= 0) {
+                double[] dB = new double[k];
+                double[] eB = new double[k];
+                for (int j = 0; j < k; j++) {
+                    boolean kept = plan.slot()[t * k + j] >= 0;
+                    int ex = plan.selected()[t * k + j];
+                    dB[j] = (kept ? dGate[t * k + j] : 0) + (real ? dImp[ex] : 0);
+                    eB[j] = (kept ? dGateErr[t * k + j] : 0) + (real ? dImpErr[ex] : 0) + 2 * U * Math.abs(dB[j]);
+                }
+                for (int j = 0; j < k; j++) {
+                    double gj = plan.gateBeforeCapacity()[t * k + j];
+                    double sub = 0;
+                    double subAbs = 0;
+                    double subErr = 0;
+                    for (int m = 0; m < k; m++) {
+                        if (m == j) {
+                            continue;
+                        }
+                        double gm = plan.gateBeforeCapacity()[t * k + m];
+                        sub += gm * (dB[j] - dB[m]);
+                        subAbs += Math.abs(gm * (dB[j] - dB[m]));
+                        subErr += Math.abs(gm) * (eB[j] + eB[m]);
+                    }
+                    int ex = plan.selected()[t * k + j];
+                    key[ex] += gj * sub;
+                    keyAbs[ex] += Math.abs(gj * sub);
+                    keyErr[ex] += 2 * relG[t] * Math.abs(gj) * subAbs + Math.abs(gj) * subErr + (k + 2) * U * Math.abs(gj) * subAbs;
+                }
+            }
+            if (f.router().probInTopK() != null && real) {
+                int[] order = io.github.moe4j.reference.TopK.ofRow(keys, t * e, e, k + 1);
+                double thrIn = keys[t * e + order[k]];
+                for (int i = 0; i < e; i++) {
+                    int thr = keys[t * e + i] > thrIn ? order[k] : order[k - 1];
+                    double v = z[t * e + i] - keys[t * e + thr];
+                    double s = sigma[t * e + i];
+                    double a = io.github.moe4j.reference.NoisyTopKRouter.normalCdfDv(v, s);
+                    double b = io.github.moe4j.reference.NoisyTopKRouter.normalCdfDsigma(v, s);
+                    double dv = dz[t] + (dz[t] + nb.dKeyMax[t]) + 2 * U * Math.abs(v);
+                    double ds = nb.dSigma[t * e + i];
+                    double w2 = v * v / (2 * s * s);
+                    double aErr = (0.25 * dv + 0.4 * ds) / (s * s) + (5 * w2 + 16) * U * a;
+                    double bErr = (0.4 * dv + 0.35 * ds) / (s * s) + (5 * w2 + 16) * U * Math.abs(b);
+                    double dP = dLoad[i];
+                    double dV = dP * a;
+                    double dVErr = dLoadErr[i] * a + Math.abs(dP) * aErr + U * Math.abs(dV);
+                    lg[i] += dV;
+                    lgErr[i] += dVErr;
+                    key[thr] -= dV;
+                    keyErr[thr] += dVErr;
+                    keyAbs[thr] += Math.abs(dV);
+                    double c = dP * b;
+                    sg[i] += c;
+                    sgErr[i] += dLoadErr[i] * Math.abs(b) + Math.abs(dP) * bErr + U * Math.abs(c);
+                }
+            }
+            for (int i = 0; i < e; i++) {
+                keyErr[i] += (k + e) * U * keyAbs[i];
+                double pi = p[t * e + i];
+                double zPart = real ? zScale * lse * pi : 0;
+                double zErr = real ? Math.abs(zScale) * (dLse * pi + Math.abs(lse) * relP * pi) + 5 * U * Math.abs(zPart) : 0;
+                dZ[t * e + i] = zPart + lg[i] + key[i];
+                dZErr[t * e + i] = zErr + lgErr[i] + keyErr[i] + 3 * U * (Math.abs(zPart) + Math.abs(lg[i]) + Math.abs(key[i]));
+                if (sigma != null) {
+                    double eps = f.router().noise()[t * e + i];
+                    double dSigma = sg[i] + eps * key[i];
+                    double dSigmaErr = sgErr[i] + Math.abs(eps) * keyErr[i] + 2 * U * (Math.abs(sg[i]) + Math.abs(eps * key[i]));
+                    double r = f.router().rawNoiseStd()[t * e + i];
+                    double sig = 1 / (1 + Math.exp(-r));
+                    double sigErr = 0.25 * nb.dRaw[t * e + i] + 4 * U * sig;
+                    dRawV[t * e + i] = sig * dSigma;
+                    dRawErr[t * e + i] = sig * dSigmaErr + sigErr * Math.abs(dSigma) + U * Math.abs(sig * dSigma);
+                }
             }
         }
     }

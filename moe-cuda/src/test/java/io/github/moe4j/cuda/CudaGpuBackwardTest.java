@@ -57,4 +57,18 @@ class CudaGpuBackwardTest {
             System.out.println("[CUDA " + backend.device() + " backward] " + c.name() + ": " + report);
         }
     }
+
+    /** Each noisy top-k case's gradients agree with the reference on the GPU as on PoCL. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.github.moe4j.cuda.PoclForwardTest#noisyCases")
+    void noisyBackwardMatchesReference(PoclForwardTest.Case c) {
+        backwardMatchesReference(c);
+    }
+
+    /** Each expert-choice case's gradients agree with the reference on the GPU as on PoCL. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.github.moe4j.cuda.PoclForwardTest#expertChoiceCases")
+    void expertChoiceBackwardMatchesReference(PoclForwardTest.Case c) {
+        backwardMatchesReference(c);
+    }
 }

@@ -60,4 +60,11 @@ class CudaGpuForwardTest {
     void noisyForwardMatchesReference(PoclForwardTest.Case c) {
         forwardMatchesReference(c);
     }
+
+    /** Each expert-choice case agrees with the reference on the GPU as on PoCL. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.github.moe4j.cuda.PoclForwardTest#expertChoiceCases")
+    void expertChoiceForwardMatchesReference(PoclForwardTest.Case c) {
+        forwardMatchesReference(c);
+    }
 }

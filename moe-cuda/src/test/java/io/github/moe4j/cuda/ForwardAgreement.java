@@ -74,8 +74,9 @@ final class ForwardAgreement {
         ReferenceLayer ref = new ReferenceLayer(config, weights);
         int tokens = input.dim(0);
         int e = config.experts();
-        int k = config.topK();
+        int k = config.choicesPerToken();
         int d = config.modelDim();
+        boolean expertChoice = config.router() instanceof io.github.moe4j.api.ExpertChoiceRouterConfig;
         try (MoeForward got = layer.forward(input, options)) {
             Routing r = got.routing();
             ReferenceForward oracle = ref.forward(input.toDoubleArray(), tokens, options);
@@ -83,7 +84,10 @@ final class ForwardAgreement {
             int[] sel = r.experts2d();
             int[] want = oracle.plan().selected();
             int differing = 0;
-            for (int t = 0; t < tokens; t++) {
+            if (expertChoice) {
+                differing = expertChoiceSelection(oracle, r);
+            }
+            for (int t = 0; t < tokens && !expertChoice; t++) {
                 if (want[t * k] < 0) {
                     for (int j = 0; j < k; j++) {
                         assertEquals(-1, sel[t * k + j], "token " + t + " is not routed by the oracle but choice " + j + " has an expert");
@@ -283,6 +287,53 @@ final class ForwardAgreement {
 
 
     /**
+     * Expert choice's selection (SPEC §7): per group and expert, the tokens taken must be the oracle's
+     * C best by s up to near-ties: a token taken by one side only has an oracle score within
+     * \( \delta = 10^{-4} \) of the oracle's C-th best (s is a probability in [0, 1]); each expert takes
+     * exactly the oracle's number of tokens.
+     *
+     * @return the tokens whose row of the selection differs from the oracle's
+     */
+    static int expertChoiceSelection(ReferenceForward oracle, Routing r) {
+        RoutingPlan plan = oracle.plan();
+        int tokens = plan.tokens();
+        int e = plan.experts();
+        int gs = tokens / plan.groups();
+        double[] s = oracle.router().probs();
+        int[] sel = r.experts2d();
+        int[] want = plan.selected();
+        boolean[] differs = new boolean[tokens];
+        for (int g = 0; g < plan.groups(); g++) {
+            for (int ex = 0; ex < e; ex++) {
+                int taken = 0;
+                int takenWant = 0;
+                double lowest = Double.POSITIVE_INFINITY;
+                for (int t = g * gs; t < (g + 1) * gs; t++) {
+                    assertTrue(sel[t * e + ex] == -1 || sel[t * e + ex] == ex, "token " + t + " column " + ex + " holds expert " + sel[t * e + ex]);
+                    taken += sel[t * e + ex] == ex ? 1 : 0;
+                    if (want[t * e + ex] == ex) {
+                        takenWant++;
+                        lowest = Math.min(lowest, s[t * e + ex]);
+                    }
+                }
+                assertEquals(takenWant, taken, "group " + g + " expert " + ex + " took another number of tokens than the oracle");
+                for (int t = g * gs; t < (g + 1) * gs; t++) {
+                    if (sel[t * e + ex] != want[t * e + ex]) {
+                        differs[t] = true;
+                        assertTrue(Math.abs(s[t * e + ex] - lowest) <= 1e-4, "group " + g + " expert " + ex + ": token " + t
+                                + " taken by one side only, with oracle score " + s[t * e + ex] + " beyond delta of the C-th best " + lowest);
+                    }
+                }
+            }
+        }
+        int n = 0;
+        for (boolean b : differs) {
+            n += b ? 1 : 0;
+        }
+        return n;
+    }
+
+    /**
      * The extra bounds of noisy top-k (first order, before {@link #SECOND_ORDER_FACTOR}):
      * <ul>
      * <li>raw noise std \( \Delta r \le \gamma_d \sum_j |x_j W_{noise,j,i}| \); \( \sigma = \operatorname{softplus}(r) + \epsilon_0 \):
@@ -295,14 +346,15 @@ final class ForwardAgreement {
      * <li>\( \mathrm{cv}^2 \) (host, double): \( \sum_e |\partial \mathrm{cv}^2 / \partial v_e| \Delta v_e \), averaged over groups.</li>
      * </ul>
      */
-    private static final class NoisyBounds {
+    static final class NoisyBounds {
         private final ReferenceForward f;
         private final int tokens;
         private final int e;
         private final int k;
-        private final double[] dSigma;
-        private final double[] dKeyMax;
-        private final double[] keyMax;
+        final double[] dSigma;
+        final double[] dRaw;
+        final double[] dKeyMax;
+        final double[] keyMax;
 
         NoisyBounds(ReferenceForward f, ReferenceWeights w, int tokens, int d, int e, int k) {
             this.f = f;
@@ -315,6 +367,7 @@ final class ForwardAgreement {
             double[] x = f.router().routerInput();
             double[] keys = f.router().keys();
             dSigma = new double[tokens * e];
+            dRaw = new double[tokens * e];
             dKeyMax = new double[tokens];
             keyMax = new double[tokens];
             for (int t = 0; t < tokens; t++) {
@@ -328,6 +381,7 @@ final class ForwardAgreement {
                         s += Math.abs(x[t * d + j] * w.noiseRouter()[j * e + i]);
                     }
                     double sig = 1 / (1 + Math.exp(-raw[t * e + i]));
+                    dRaw[t * e + i] = d * U * s;
                     dSigma[t * e + i] = sig * d * U * s + 8 * U * sigma[t * e + i];
                     double dk = Math.abs(eps[t * e + i]) * dSigma[t * e + i]
                             + 2 * U * (Math.abs(keys[t * e + i]) + Math.abs(eps[t * e + i] * sigma[t * e + i]));
@@ -348,10 +402,23 @@ final class ForwardAgreement {
 
         double importanceLossBound(double[] relGate, int[] selected) {
             int groups = f.plan().groups();
-            int gs = tokens / groups;
-            double[] gb = f.plan().gateBeforeCapacity();
             double total = 0;
             for (int g = 0; g < groups; g++) {
+                double[] err = importanceError(g, relGate, selected);
+                double[] v = java.util.Arrays.copyOfRange(f.importance(), g * e, (g + 1) * e);
+                double[] dcv = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(v, 1);
+                for (int ex = 0; ex < e; ex++) {
+                    total += Math.abs(dcv[ex]) * err[ex];
+                }
+            }
+            return total / groups;
+        }
+
+        /** The error bound of each element of group g's importance vector. */
+        double[] importanceError(int g, double[] relGate, int[] selected) {
+            int gs = tokens / f.plan().groups();
+            double[] gb = f.plan().gateBeforeCapacity();
+            {
                 double[] err = new double[e];
                 double[] abs = new double[e];
                 int[] real = realTokens(g, gs);
@@ -365,27 +432,38 @@ final class ForwardAgreement {
                         }
                     }
                 }
-                double[] v = java.util.Arrays.copyOfRange(f.importance(), g * e, (g + 1) * e);
+                for (int ex = 0; ex < e; ex++) {
+                    err[ex] += real.length * U * abs[ex];
+                }
+                return err;
+            }
+        }
+
+        double loadLossBound(double[] dzMax) {
+            if (f.router().probInTopK() == null) {
+                return 0;
+            }
+            int groups = f.plan().groups();
+            double total = 0;
+            for (int g = 0; g < groups; g++) {
+                double[] err = loadError(g, dzMax);
+                double[] v = java.util.Arrays.copyOfRange(f.loadVector(), g * e, (g + 1) * e);
                 double[] dcv = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(v, 1);
                 for (int ex = 0; ex < e; ex++) {
-                    total += Math.abs(dcv[ex]) * (err[ex] + real.length * U * abs[ex]);
+                    total += Math.abs(dcv[ex]) * err[ex];
                 }
             }
             return total / groups;
         }
 
-        double loadLossBound(double[] dzMax) {
+        /** The error bound of each element of group g's smooth load vector. */
+        double[] loadError(int g, double[] dzMax) {
             double[] prob = f.router().probInTopK();
-            if (prob == null) {
-                return 0;
-            }
             double[] z = f.router().logits();
             double[] keys = f.router().keys();
             double[] sigma = f.router().noiseStd();
-            int groups = f.plan().groups();
-            int gs = tokens / groups;
-            double total = 0;
-            for (int g = 0; g < groups; g++) {
+            int gs = tokens / f.plan().groups();
+            {
                 double[] err = new double[e];
                 double[] abs = new double[e];
                 int[] real = realTokens(g, gs);
@@ -404,13 +482,11 @@ final class ForwardAgreement {
                         abs[i] += Math.abs(prob[t * e + i]);
                     }
                 }
-                double[] v = java.util.Arrays.copyOfRange(f.loadVector(), g * e, (g + 1) * e);
-                double[] dcv = io.github.moe4j.reference.CoefficientOfVariation.squaredBackward(v, 1);
                 for (int ex = 0; ex < e; ex++) {
-                    total += Math.abs(dcv[ex]) * (err[ex] + real.length * U * abs[ex]);
+                    err[ex] += real.length * U * abs[ex];
                 }
+                return err;
             }
-            return total / groups;
         }
     }
 }

@@ -95,6 +95,91 @@ class PoclBackwardTest {
         }
     }
 
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> noisyCases() {
+        return PoclForwardTest.noisyCases();
+    }
+
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> expertChoiceCases() {
+        return PoclForwardTest.expertChoiceCases();
+    }
+
+    /** Noisy top-k: every gradient, W_noise's included, agrees with the reference within the derived bound. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("noisyCases")
+    void noisyBackwardMatchesReference(PoclForwardTest.Case c) {
+        backwardMatchesReference(c);
+    }
+
+    /**
+     * Noisy top-k's losses alone (dY = 0; importance, load and z coefficients 1): the gradients through
+     * importance, the smooth load's thresholds and σ, each within its bound.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("noisyCases")
+    void noisyLossOnlyBackwardMatchesReference(PoclForwardTest.Case c) {
+        MoeConfig config = c.config().toBuilder().losses(LossWeights.of().importance(1.0).load(1.0).z(1.0)).build();
+        MoeWeights w = MoeWeights.random(config, 3000 + c.tokens());
+        Tensor x = PoclForwardTest.randomInput(c.tokens(), config.modelDim(), c.tokens() + 6);
+        try (MoeLayer layer = backend.createLayer(config, w)) {
+            BackwardAgreement.Report report = BackwardAgreement.check(layer, w, x, c.options(), Tensor.zeros(c.tokens(), config.modelDim()),
+                    Set.of());
+            System.out.println("[PoCL noisy loss-only backward] " + c.name() + ": " + report);
+            assertTrue(report.worstRatio() <= 1);
+        }
+    }
+
+    /** Expert choice: every gradient agrees with the reference within the derived bound. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("expertChoiceCases")
+    void expertChoiceBackwardMatchesReference(PoclForwardTest.Case c) {
+        backwardMatchesReference(c);
+    }
+
+    private static final MoeConfig NOISY = MoeConfig.builder().modelDim(10).hiddenDim(8).experts(5)
+            .router(io.github.moe4j.api.NoisyTopKRouterConfig.of(2)).losses(LossWeights.of().importance(1.0).load(1.0)).build();
+
+    /**
+     * The noisy loss path has teeth: a load coefficient off by 1 % fails the loss-only comparison (which
+     * W_noise's gradient, reached only through σ, carries), and so does an importance coefficient off by 1 %.
+     */
+    @Test
+    void agreementCheckFailsAnAlmostRightNoisyLossGradient() {
+        MoeWeights w = MoeWeights.random(NOISY, 41);
+        Tensor x = PoclForwardTest.randomInput(20, 10, 42);
+        Tensor zero = Tensor.zeros(20, 10);
+        ForwardOptions training = ForwardOptions.training(43, 1);
+        try (MoeLayer layer = backend.createLayer(NOISY, w)) {
+            BackwardAgreement.check(layer, NOISY, w, x, training, zero, zero, Set.of());
+            for (MoeConfig oracle : java.util.List.of(NOISY.toBuilder().losses(LossWeights.of().importance(1.0).load(1.01)).build(),
+                    NOISY.toBuilder().losses(LossWeights.of().importance(1.01).load(1.0)).build())) {
+                AssertionError e = assertThrows(AssertionError.class,
+                        () -> BackwardAgreement.check(layer, oracle, w, x, training, zero, zero, Set.of()));
+                assertTrue(e.getMessage().contains("|err|"), e.getMessage());
+            }
+        }
+    }
+
+    /** Noisy top-k with learned noise: W_noise gets a gradient, null when the router is frozen, zeros in inference. */
+    @Test
+    void noiseRouterGradientFollowsFreezingAndMode() {
+        MoeWeights w = MoeWeights.random(NOISY, 51);
+        Tensor x = PoclForwardTest.randomInput(12, 10, 52);
+        Tensor dY = PoclForwardTest.randomInput(12, 10, 53);
+        try (MoeLayer layer = backend.createLayer(NOISY, w)) {
+            try (MoeForward f = layer.forward(x, ForwardOptions.training(54, 1))) {
+                MoeGradients g = layer.backward(f, dY, Set.of());
+                assertNotNull(g.noiseRouter());
+                assertTrue(g.noiseRouter().toDoubleArray().length == 50
+                        && java.util.Arrays.stream(g.noiseRouter().toDoubleArray()).anyMatch(v -> v != 0),
+                        "training with learned noise gave W_noise no gradient");
+                assertNull(layer.backward(f, dY, Set.of(Freeze.ROUTER)).noiseRouter());
+            }
+            try (MoeForward f = layer.forward(x, ForwardOptions.inference())) {
+                assertEquals(Tensor.zeros(10, 5), layer.backward(f, dY, Set.of()).noiseRouter());
+            }
+        }
+    }
+
     /** The loss path has teeth: an aux-loss coefficient off by 1 % fails the loss-only comparison. */
     @Test
     void agreementCheckFailsAnAlmostRightLossGradient() {

@@ -171,6 +171,39 @@ class PoclForwardTest {
         ).map(Arguments::of);
     }
 
+    /** Expert-choice cases: capacity factors, groups with padding not routed, biases, the z-loss. */
+    static Stream<Arguments> expertChoiceCases() {
+        float[] mask = new float[20];
+        for (int t = 0; t < 20; t++) {
+            mask[t] = t % 6 == 1 ? 0 : 1;
+        }
+        return Stream.of(
+                new Case("expert choice, capacity factor 1.0, SwiGLU, z-loss",
+                        io.github.moe4j.api.Presets.expertChoice(1.0).modelDim(16).hiddenDim(20).experts(4).activation(Activation.SWIGLU)
+                                .losses(LossWeights.of().z(0.01)).build(),
+                        24, inference()),
+                new Case("expert choice, capacity factor 2.0, GELU, 2 groups, padding not routed, biases",
+                        io.github.moe4j.api.Presets.expertChoice(2.0).modelDim(12).hiddenDim(10).experts(5).activation(Activation.GELU)
+                                .padding(PaddingPolicy.NOT_ROUTED).routerBias(true).expertBias(true).losses(LossWeights.of().z(0.1)).build(),
+                        20, ForwardOptions.inference().withGroups(2).withPaddingMask(Tensor.of(mask, 20))),
+                new Case("expert choice, fixed capacity 3, ReLU, 3 experts",
+                        io.github.moe4j.api.Presets.expertChoice(1.0).modelDim(9).hiddenDim(7).experts(3).capacity(Capacity.fixed(3))
+                                .build(),
+                        11, ForwardOptions.training(4, 2))
+        ).map(Arguments::of);
+    }
+
+    private static ForwardOptions inference() {
+        return ForwardOptions.inference();
+    }
+
+    /** Each expert-choice case agrees with the reference: selection up to near-ties, values within the derived bound. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("expertChoiceCases")
+    void expertChoiceForwardMatchesReference(Case c) {
+        forwardMatchesReference(c);
+    }
+
     private static ForwardOptions inferenceOptions() {
         return ForwardOptions.inference();
     }

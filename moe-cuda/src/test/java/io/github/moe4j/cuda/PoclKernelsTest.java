@@ -1,5 +1,6 @@
 package io.github.moe4j.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -108,29 +109,23 @@ class PoclKernelsTest {
     }
 
     /**
-     * Noisy top-k runs forward only, saying why backward does not (and backward throws that reason);
-     * expert choice is declined with a reason that says what to use instead.
+     * Every router is supported forward and backward: noisy top-k (learned noise or none) and expert
+     * choice now say {@link Support#YES}, and so does every preset; only weight tensors too large for
+     * 32-bit indexing are declined, with the reason.
      */
     @Test
-    void declinesWhatIsNotImplementedWithAnActionableReason() {
-        MoeConfig noisyConfig = Presets.shazeerNoisyTopK(2).modelDim(8).hiddenDim(8).experts(4).build();
-        Support noisy = backend.supports(noisyConfig);
-        assertTrue(noisy.supported(), noisy.reason());
-        assertFalse(noisy.backward());
-        assertTrue(noisy.reason().contains("noisy top-k") && noisy.reason().contains("reference"), noisy.reason());
-        try (MoeLayer layer = backend.createLayer(noisyConfig, MoeWeights.random(noisyConfig, 1));
-             MoeForward f = layer.forward(PoclForwardTest.randomInput(3, 8, 1), ForwardOptions.inference())) {
-            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                    () -> layer.backward(f, Tensor.zeros(3, 8), Set.of()));
-            assertEquals(noisy.reason(), e.getMessage());
+    void supportsEveryRouterForwardAndBackward() {
+        for (MoeConfig c : new MoeConfig[] {Presets.shazeerNoisyTopK(2).modelDim(8).hiddenDim(8).experts(4).build(),
+                Presets.expertChoice(1.0).modelDim(8).hiddenDim(8).experts(4).build()}) {
+            assertEquals(Support.YES, backend.supports(c), c.router() + ": " + backend.supports(c).reason());
+            try (MoeLayer layer = backend.createLayer(c, MoeWeights.random(c, 1));
+                 MoeForward f = layer.forward(PoclForwardTest.randomInput(3, 8, 1), ForwardOptions.training(2, 1))) {
+                assertArrayEquals(new int[] {3, 8}, layer.backward(f, PoclForwardTest.randomInput(3, 8, 3), Set.of()).input().shape());
+            }
         }
-        Support ec = backend.supports(Presets.expertChoice(1.0).modelDim(8).hiddenDim(8).experts(4).build());
-        assertFalse(ec.supported());
-        assertTrue(ec.reason().contains("expert-choice"), ec.reason());
-        MoeConfig ecConfig = Presets.expertChoice(1.0).modelDim(8).hiddenDim(8).experts(4).build();
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> backend.createLayer(ecConfig, MoeWeights.random(ecConfig, 1)));
-        assertTrue(e.getMessage().contains("expert-choice"), e.getMessage());
+        MoeConfig huge = Presets.expertChoice(1.0).modelDim(1 << 12).hiddenDim(1 << 12).experts(1 << 8).build();
+        assertFalse(backend.supports(huge).supported());
+        assertTrue(backend.supports(huge).reason().contains("32-bit"), backend.supports(huge).reason());
         for (MoeConfig.Builder b : new MoeConfig.Builder[] {Presets.mixtral(), Presets.switchTop1(), Presets.gshardTop2(),
                 Presets.stMoe(), Presets.deepSpeedTop1(), Presets.deepSpeedTop2(), Presets.deepSpeedTopK(3)}) {
             MoeConfig c = b.modelDim(8).hiddenDim(8).experts(4).build();

@@ -4,7 +4,9 @@
  *
  * Mirrors:  moe-reference  io.github.moe4j.reference.CapacityAssigner#assign (slots),
  *           ReferenceLayer#assignTokenChoice (per group, load and kept counts),
- *           TokenChoiceRouter#gatesAfterCapacity (gates), ReferenceLayer#dispatch (row order)
+ *           TokenChoiceRouter#gatesAfterCapacity (gates), ReferenceLayer#dispatch (row order);
+ *           expert choice: ExpertChoiceRouter#tokensFor, ReferenceLayer#routeExpertChoice
+ * Paper (expert choice): Zhou et al. 2022, Section 3.1, eq. (1)
  * Paper:    Lepikhin et al. 2020 (GShard) Algorithm 2; Riquelme et al. 2021 (V-MoE) Sec. 4.1 (BPR)
  * Layout:   selected, ask, slot, rowOf int[T][k]; loadGE, keptGE, rowBase int[G][E]
  * Priority: 0 RANK_MAJOR (rank, token), 1 TOKEN_MAJOR (token, rank),
@@ -12,7 +14,8 @@
  *           3 GATE_VALUE per expert (gate descending, token, rank), kept ones numbered in (token, rank) order
  *
  * Versions:
- *   1  one work-item per (group, expert) scanning the group sequentially in priority order (this file)
+ *   1  one work-item per (group, expert) scanning the group sequentially in priority order
+ *   2  expert_choice_select (this file)
  */
 #include "moe_portable.h"
 
@@ -178,4 +181,50 @@ KERNEL void dispatch_rows(GLOBAL const int* RESTRICT selected, GLOBAL const int*
     rowOf[a] = row;
     rowExpert[row] = e;
     rowAssignment[row] = a;
+}
+
+/*
+ * Expert choice (ExpertChoiceRouter#tokensFor, ReferenceLayer#routeExpertChoice), one work-item per
+ * (group g, expert e): G*E work-items. Among the group's routed tokens, expert e takes the C with the
+ * largest s_te (probs), ties to the lower token index; the token of rank c gets slot c. The work-item
+ * owns column e of its group's rows of the [T][E] buffers: selected = e or -1, slot = rank or -1,
+ * gate = s_te or 0. loadGE[g][e] = keptGE[g][e] = the number of tokens taken, min(C, routed tokens).
+ * O(gs^2) per work-item; no atomics.
+ */
+KERNEL void expert_choice_select(GLOBAL const float* RESTRICT probs, GLOBAL const int* RESTRICT routed,
+                                 GLOBAL int* RESTRICT selected, GLOBAL int* RESTRICT slot, GLOBAL float* RESTRICT gate,
+                                 GLOBAL int* RESTRICT loadGE, GLOBAL int* RESTRICT keptGE,
+                                 const int T, const int E, const int G, const int capacity) {
+    int id = GID0;
+    if (id >= G * E) return;
+    int g = id / E;
+    int e = id % E;
+    int gs = T / G;
+    int t0 = g * gs;
+    int n = 0;
+    for (int t = t0; t < t0 + gs; t++) {
+        size_t a = (size_t)t * E + e;
+        int pos = capacity;
+        float mine = probs[a];
+        if (routed[t]) {
+            pos = 0;
+            for (int u = t0; u < t0 + gs; u++) {
+                if (!routed[u]) continue;
+                float other = probs[(size_t)u * E + e];
+                pos += (other > mine || (other == mine && u < t)) ? 1 : 0;
+            }
+        }
+        if (pos < capacity) {
+            selected[a] = e;
+            slot[a] = pos;
+            gate[a] = mine;
+            n++;
+        } else {
+            selected[a] = -1;
+            slot[a] = -1;
+            gate[a] = 0.0f;
+        }
+    }
+    loadGE[id] = n;
+    keptGE[id] = n;
 }

@@ -5,7 +5,8 @@
  *           ReferenceLayer#route (selection, second-expert policy),
  *           TokenChoiceRouter#gatesBeforeCapacity, TopK#ofRow, Softmax#logSumExp, Softmax#overSubset;
  *           noisy top-k: ReferenceLayer#router (H = z + eps * sigma), NoisyTopKRouter#noiseStd,
- *           NoisyTopKRouter#probInTopK, NoisyTopKRouter#normalCdf
+ *           NoisyTopKRouter#probInTopK, NoisyTopKRouter#normalCdf;
+ *           expert choice: ReferenceLayer#router (s = softmax(z)), Softmax#rows
  * Paper:    Fedus et al. 2021 (Switch) eq. (1)-(2); Lepikhin et al. 2020 (GShard) Algorithm 2;
  *           Shazeer et al. 2017 eq. (3)-(5) and Appendix A eq. (8)-(10) (noisy top-k)
  * Layout:   logits float[T][E] -> probs float[T][E], selected int[T][k], gateBefore float[T][k],
@@ -15,7 +16,8 @@
  *
  * Versions:
  *   1  naive port of the reference loops, one work-item per token
- *   2  selection keys apart from the logits (noisy top-k selects on H), noisy keys, prob_in_top_k (this file)
+ *   2  selection keys apart from the logits (noisy top-k selects on H), noisy keys, prob_in_top_k
+ *   3  router_softmax: softmax and lse alone, for expert choice (this file)
  */
 #include "moe_portable.h"
 
@@ -193,5 +195,35 @@ KERNEL void prob_in_top_k(GLOBAL const float* RESTRICT logits, GLOBAL const floa
     for (int i = 0; i < E; i++) {
         float thr = keys[row + i] > thrIn ? thrIn : thrOut;
         prob[row + i] = 0.5f * (1.0f + erff((logits[row + i] - thr) / (1.41421356237309505f * sigma[row + i] + 1e-20f)));
+    }
+}
+
+/*
+ * Expert choice's router (ReferenceLayer#router, Softmax#rows), one work-item per token t:
+ * lse_t = m + log(sum_i exp(z_ti - m)), s_ti = exp(z_ti - lse_t), exactly as router_softmax_topk
+ * computes them. status[0]: atomic minimum of the flat index of a non-finite logit.
+ */
+KERNEL void router_softmax(GLOBAL const float* RESTRICT logits, GLOBAL float* RESTRICT probs, GLOBAL float* RESTRICT lse,
+                           GLOBAL int* RESTRICT status, const int T, const int E) {
+    int t = GID0;
+    if (t >= T) return;
+    const size_t row = (size_t)t * E;
+    float m = NEG_HUGE;
+    for (int i = 0; i < E; i++) {
+        float v = logits[row + i];
+        if (!IS_FINITE(v)) {
+            ATOMIC_MIN_INT(status, (int)(row + i));
+            return;
+        }
+        m = fmaxf(m, v);
+    }
+    float sum = 0.0f;
+    for (int i = 0; i < E; i++) {
+        sum += expf(logits[row + i] - m);
+    }
+    float l = m + logf(sum);
+    lse[t] = l;
+    for (int i = 0; i < E; i++) {
+        probs[row + i] = expf(logits[row + i] - l);
     }
 }
