@@ -11,12 +11,12 @@ import io.github.moe4j.api.MoeBackendProvider;
  * (a few seconds on PoCL); it never throws, and a missing library, platform or device, or a kernel
  * that does not compile, makes the backend unavailable with the reason.
  *
- * <p>Priority: {@value #PRIORITY}, below the reference, for now. The backend runs the forward pass
- * of token-choice routing only (see {@link OpenClBackend#supports}) and has not passed the
- * conformance suite, so {@link io.github.moe4j.api.MoeBackends#best()} must not pick it over the
- * reference; open it by name ({@code MoeBackends.open("opencl")}). Once it is complete and certified
- * it takes {@value #GPU_PRIORITY} on a GPU and {@value #CPU_PRIORITY} on a CPU device such as PoCL
- * (moe4j issue 5). A constant also keeps sorting the providers from probing the device.
+ * <p>Priority: {@value #PRIORITY}, below the reference, for now. The backend runs every
+ * configuration and passes the conformance suite on PoCL, but it has not been benchmarked against
+ * the reference nor run on a GPU, so {@link io.github.moe4j.api.MoeBackends#best()} does not pick it;
+ * open it by name ({@code MoeBackends.open("opencl")}). Once measured it takes {@value #CPU_PRIORITY}
+ * on a CPU device such as PoCL, and {@value #GPU_PRIORITY} once certified on a GPU (moe4j issue 5).
+ * A constant also keeps sorting the providers from probing the device.
  */
 public final class OpenClBackendProvider implements MoeBackendProvider {
     /** The backend's name. */
