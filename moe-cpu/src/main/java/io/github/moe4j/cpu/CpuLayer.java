@@ -11,7 +11,6 @@ import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeLosses;
 import io.github.moe4j.api.MoeWeights;
 import io.github.moe4j.api.Tensor;
-import io.github.moe4j.reference.ExpertNetwork;
 import io.github.moe4j.reference.ReferenceForward;
 import io.github.moe4j.reference.ReferenceGradients;
 import io.github.moe4j.reference.ReferenceLayer;
@@ -172,10 +171,7 @@ final class CpuLayer implements MoeLayer {
             gemm.gemm(false, false, n, h, d, 1f, ws.x, r0 * d, d, wGate, ex * d * h, h, 0f, ws.b, r0 * h, h);
         }
         // hidden = φ(a) (⊙ b), while the block is in cache
-        for (int i = r0 * h; i < (r0 + n) * h; i++) {
-            double v = ExpertNetwork.activate(kind, ws.a[i]);
-            ws.hid[i] = (float) (gated ? v * ws.b[i] : v);
-        }
+        ExpertActivation.forward(kind, ws.a, ws.b, ws.hid, r0 * h, (r0 + n) * h);
         // f = hidden W_out + b_out
         beta = 0f;
         if (bOut != null) {
@@ -293,15 +289,7 @@ final class CpuLayer implements MoeLayer {
         // forward: f = hidden W_out + b_out, so dHidden = dF W_outᵀ
         gemm.gemm(false, true, n, h, d, 1f, dF, r0 * d, d, wOut, ex * h * d, d, 0f, dH, r0 * h, h);
         // forward: hidden = φ(a) ⊙ b (b = 1 if not gated)
-        for (int i = r0 * h; i < (r0 + n) * h; i++) {
-            double a = ws.a[i];
-            if (gated) {
-                dA[i] = (float) (dH[i] * ExpertNetwork.derivative(kind, a) * ws.b[i]);
-                dB[i] = (float) (dH[i] * ExpertNetwork.activate(kind, a));
-            } else {
-                dA[i] = (float) (dH[i] * ExpertNetwork.derivative(kind, a));
-            }
-        }
+        ExpertActivation.backward(kind, ws.a, ws.b, dH, dA, gated ? dB : null, r0 * h, (r0 + n) * h);
         // forward: a = x W_in + b_in, b = x W_gate, so dx = dA W_inᵀ + dB W_gateᵀ
         gemm.gemm(false, true, n, d, h, 1f, dA, r0 * h, h, wIn, ex * d * h, h, 0f, dXr, r0 * d, d);
         if (gated) {
