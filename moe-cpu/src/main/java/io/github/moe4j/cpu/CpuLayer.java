@@ -43,7 +43,7 @@ import java.util.Set;
  */
 final class CpuLayer implements MoeLayer {
     /** Rows of one expert GEMM task. */
-    static final int ROW_BLOCK = 128;
+    static final int ROW_BLOCK = 256;
     /** Tokens of one gather or combine task. */
     static final int TOKEN_BLOCK = 64;
     /** Output columns of one weight-gradient GEMM task. */

@@ -27,10 +27,10 @@ import org.junit.jupiter.api.Test;
 /** The CPU backend's own promises beyond the conformance suite: thread-count independence, buffer reuse, discovery, device(). */
 class CpuBackendTest {
 
-    /** Many rows per expert (several row blocks), gated experts with biases, capacity drops, losses. */
+    /** Many rows per expert (several row blocks of CpuLayer.ROW_BLOCK), gated experts with biases, capacity drops, losses. */
     private static MoeConfig config() {
         return MoeConfig.builder().modelDim(24).hiddenDim(300).experts(4).activation(Activation.SWIGLU)
-                .capacity(Capacity.factor(1.25)).losses(LossWeights.of().aux(0.01).z(0.001))
+                .capacity(Capacity.factor(2.0)).losses(LossWeights.of().aux(0.01).z(0.001))
                 .routerBias(true).expertBias(true).build();
     }
 
@@ -59,8 +59,8 @@ class CpuBackendTest {
         MoeConfig c = config();
         MoeWeights w = MoeWeights.random(c, 3);
         SplittableRandom rnd = new SplittableRandom(9);
-        Tensor x = random(rnd, 600, 24);
-        Tensor dy = random(rnd, 600, 24);
+        Tensor x = random(rnd, 1200, 24);
+        Tensor dy = random(rnd, 1200, 24);
         Result one;
         Result three;
         try (CpuBackend b = new CpuBackend(1)) {
@@ -68,6 +68,12 @@ class CpuBackendTest {
         }
         try (CpuBackend b = new CpuBackend(3)) {
             three = run(b, c, w, x, dy);
+        }
+        try (CpuBackend b = new CpuBackend(1); MoeLayer layer = b.createLayer(c, w);
+             MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
+            int[] kept = f.routing().kept();
+            assertTrue(java.util.Arrays.stream(kept).max().orElse(0) > CpuLayer.ROW_BLOCK,
+                    "the case must cut an expert into several row blocks: kept " + java.util.Arrays.toString(kept));
         }
         assertEquals(one.y(), three.y(), "output");
         assertEquals(one.g(), three.g(), "gradients");
