@@ -59,7 +59,8 @@ public final class CpuBackend implements MoeBackend {
     static String describe(int threads) {
         BlasInfo b = BlasInfo.get();
         String openBlasThreads = System.getenv("OPENBLAS_NUM_THREADS");
-        return "CPU " + System.getProperty("os.arch") + ", " + threads + (threads == 1 ? " thread" : " threads")
+        String arch = System.getProperty("os.arch");
+        return "CPU " + ("amd64".equals(arch) ? "x86_64" : arch) + ", " + threads + (threads == 1 ? " thread" : " threads")
                 + ", BLAS: " + b.description()
                 + (b.isNative() && openBlasThreads != null ? ", OPENBLAS_NUM_THREADS=" + openBlasThreads : "")
                 + (b.notice().isEmpty() ? "" : " [" + b.notice() + "]");
