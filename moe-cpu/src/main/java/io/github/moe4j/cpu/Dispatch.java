@@ -1,0 +1,71 @@
+package io.github.moe4j.cpu;
+
+import io.github.moe4j.reference.RoutingPlan;
+
+/**
+ * Index dispatch (the reference's {@code ReferenceLayer.Dispatch}): the kept assignments grouped by
+ * expert, each expert's rows contiguous, in token order within an expert. Nothing is [T, E, C].
+ *
+ * @param choices    m, choices per token
+ * @param rowStart   [E + 1] where each expert's rows start; the last entry is the number of rows
+ * @param rowOf      [T, m] the row of each kept assignment, -1 if dropped or absent
+ * @param tokenOfRow [rows] the token each row came from
+ * @param gateOfRow  [rows] the combine weight of each row, rounded to float
+ */
+record Dispatch(int choices, int[] rowStart, int[] rowOf, int[] tokenOfRow, float[] gateOfRow) {
+
+    /** Groups the kept assignments of a routing by expert: one counting pass, one placing pass. */
+    static Dispatch of(RoutingPlan plan, int experts) {
+        int tokens = plan.tokens();
+        int m = plan.choices();
+        int[] selected = plan.selected();
+        int[] slot = plan.slot();
+        int[] rowStart = new int[experts + 1];
+        for (int i = 0; i < tokens * m; i++) {
+            if (slot[i] >= 0) {
+                rowStart[selected[i] + 1]++;
+            }
+        }
+        for (int ex = 0; ex < experts; ex++) {
+            rowStart[ex + 1] += rowStart[ex];
+        }
+        int rows = rowStart[experts];
+        int[] next = rowStart.clone();
+        int[] rowOf = new int[tokens * m];
+        int[] tokenOfRow = new int[rows];
+        float[] gateOfRow = new float[rows];
+        for (int i = 0; i < tokens * m; i++) {
+            if (slot[i] >= 0) {
+                int row = next[selected[i]]++;
+                rowOf[i] = row;
+                tokenOfRow[row] = i / m;
+                gateOfRow[row] = (float) plan.gate()[i];
+            } else {
+                rowOf[i] = -1;
+            }
+        }
+        return new Dispatch(m, rowStart, rowOf, tokenOfRow, gateOfRow);
+    }
+
+    /** The number of dispatched rows, over all experts. */
+    int rows() {
+        return rowStart[rowStart.length - 1];
+    }
+
+    /** Each expert's rows cut into blocks of at most {@code size}: {expert, first row, rows} per block. */
+    int[][] rowBlocks(int size) {
+        int experts = rowStart.length - 1;
+        int count = 0;
+        for (int ex = 0; ex < experts; ex++) {
+            count += (rowStart[ex + 1] - rowStart[ex] + size - 1) / size;
+        }
+        int[][] blocks = new int[count][];
+        int b = 0;
+        for (int ex = 0; ex < experts; ex++) {
+            for (int r = rowStart[ex]; r < rowStart[ex + 1]; r += size) {
+                blocks[b++] = new int[] {ex, r, Math.min(size, rowStart[ex + 1] - r)};
+            }
+        }
+        return blocks;
+    }
+}

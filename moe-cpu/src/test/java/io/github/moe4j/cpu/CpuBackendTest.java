@@ -1,0 +1,161 @@
+package io.github.moe4j.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.github.moe4j.api.Activation;
+import io.github.moe4j.api.Capacity;
+import io.github.moe4j.api.ForwardOptions;
+import io.github.moe4j.api.Freeze;
+import io.github.moe4j.api.LossWeights;
+import io.github.moe4j.api.MoeBackend;
+import io.github.moe4j.api.MoeBackends;
+import io.github.moe4j.api.MoeConfig;
+import io.github.moe4j.api.MoeForward;
+import io.github.moe4j.api.MoeGradients;
+import io.github.moe4j.api.MoeLayer;
+import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.Tensor;
+import java.util.EnumSet;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** The CPU backend's own promises beyond the conformance suite: thread-count independence, buffer reuse, discovery, device(). */
+class CpuBackendTest {
+
+    /** Many rows per expert (several row blocks of CpuLayer.ROW_BLOCK), gated experts with biases, capacity drops, losses. */
+    private static MoeConfig config() {
+        return MoeConfig.builder().modelDim(24).hiddenDim(300).experts(4).activation(Activation.SWIGLU)
+                .capacity(Capacity.factor(2.0)).losses(LossWeights.of().aux(0.01).z(0.001))
+                .routerBias(true).expertBias(true).build();
+    }
+
+    private static Tensor random(SplittableRandom rnd, int... shape) {
+        int n = 1;
+        for (int s : shape) {
+            n *= s;
+        }
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (rnd.nextDouble() * 2 - 1);
+        }
+        return Tensor.of(v, shape);
+    }
+
+    private record Result(Tensor y, MoeGradients g) {}
+
+    private static Result run(MoeBackend backend, MoeConfig c, MoeWeights w, Tensor x, Tensor dy) {
+        try (MoeLayer layer = backend.createLayer(c, w); MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
+            return new Result(f.output(), layer.backward(f, dy, Set.of()));
+        }
+    }
+
+    @Test
+    void resultsAreBitIdenticalWhateverTheThreadCount() {
+        MoeConfig c = config();
+        MoeWeights w = MoeWeights.random(c, 3);
+        SplittableRandom rnd = new SplittableRandom(9);
+        Tensor x = random(rnd, 1200, 24);
+        Tensor dy = random(rnd, 1200, 24);
+        Result one;
+        Result three;
+        try (CpuBackend b = new CpuBackend(1)) {
+            one = run(b, c, w, x, dy);
+        }
+        try (CpuBackend b = new CpuBackend(3)) {
+            three = run(b, c, w, x, dy);
+        }
+        try (CpuBackend b = new CpuBackend(1); MoeLayer layer = b.createLayer(c, w);
+             MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
+            int[] kept = f.routing().kept();
+            assertTrue(java.util.Arrays.stream(kept).max().orElse(0) > CpuLayer.ROW_BLOCK,
+                    "the case must cut an expert into several row blocks: kept " + java.util.Arrays.toString(kept));
+        }
+        assertEquals(one.y(), three.y(), "output");
+        assertEquals(one.g(), three.g(), "gradients");
+        assertNotNull(one.g().wGate());
+        assertNotNull(one.g().bIn());
+    }
+
+    @Test
+    void reusedBuffersGiveTheSameResultsAndKeepAnOpenForwardIntact() {
+        MoeConfig c = config();
+        MoeWeights w = MoeWeights.random(c, 4);
+        SplittableRandom rnd = new SplittableRandom(10);
+        Tensor x1 = random(rnd, 200, 24);
+        Tensor x2 = random(rnd, 300, 24);
+        Tensor dy = random(rnd, 200, 24);
+        try (CpuBackend b = new CpuBackend(2); MoeLayer layer = b.createLayer(c, w)) {
+            MoeForward first = layer.forward(x1, ForwardOptions.inference());
+            MoeGradients fresh = layer.backward(first, dy, Set.of());
+            // a second forward while the first is open must not overwrite the first's activations
+            MoeForward second = layer.forward(x2, ForwardOptions.inference());
+            assertEquals(fresh, layer.backward(first, dy, Set.of()));
+            second.close();
+            first.close();
+            // the next forward takes a returned workspace; its results are those of a fresh one
+            try (MoeForward again = layer.forward(x1, ForwardOptions.inference())) {
+                assertEquals(first.output(), again.output());
+                assertEquals(fresh, layer.backward(again, dy, Set.of()));
+            }
+            assertThrows(IllegalStateException.class, () -> layer.backward(first, dy, Set.of()));
+        }
+    }
+
+    @Test
+    void frozenGroupsGetNoGradient() {
+        MoeConfig c = config();
+        MoeWeights w = MoeWeights.random(c, 5);
+        SplittableRandom rnd = new SplittableRandom(11);
+        Tensor x = random(rnd, 50, 24);
+        Tensor dy = random(rnd, 50, 24);
+        try (CpuBackend b = new CpuBackend(2); MoeLayer layer = b.createLayer(c, w);
+             MoeForward f = layer.forward(x, ForwardOptions.inference())) {
+            MoeGradients all = layer.backward(f, dy, Set.of());
+            MoeGradients experts = layer.backward(f, dy, EnumSet.of(Freeze.EXPERTS));
+            MoeGradients router = layer.backward(f, dy, EnumSet.of(Freeze.ROUTER));
+            assertNull(experts.wIn());
+            assertNull(experts.wGate());
+            assertNull(experts.wOut());
+            assertNull(experts.bIn());
+            assertNull(experts.bOut());
+            assertEquals(all.router(), experts.router());
+            assertNull(router.router());
+            assertNull(router.routerBias());
+            assertEquals(all.wOut(), router.wOut());
+            assertEquals(all.input(), experts.input());
+            assertEquals(all.input(), router.input());
+        }
+    }
+
+    @Test
+    void isFoundByServiceLoaderAndPreferredOverTheReference() {
+        MoeBackends.Description cpu = MoeBackends.describe().stream().filter(d -> d.name().equals("cpu")).findFirst().orElseThrow();
+        assertEquals(200, cpu.priority());
+        assertTrue(cpu.availability().available(), cpu.availability().reason());
+        try (MoeBackend best = MoeBackends.best()) {
+            assertEquals("cpu", best.name());
+        }
+    }
+
+    @Test
+    void deviceSaysTheThreadsAndWhichBlasRunsTheGemms() {
+        try (CpuBackend b = new CpuBackend(3)) {
+            String device = b.device();
+            String arch = System.getProperty("os.arch").equals("amd64") ? "x86_64" : System.getProperty("os.arch");
+            assertTrue(device.startsWith("CPU " + arch + ", 3 threads, BLAS: " + b.blasImplementation()), device);
+            // a fallback is never silent: without a native BLAS, device() carries the notice
+            assertEquals(!b.nativeBlas(), device.contains("no native BLAS could be loaded"), device);
+            System.out.println("[moe-cpu] device: " + device);
+        }
+    }
+
+    @Test
+    void rejectsABadThreadCount() {
+        assertThrows(IllegalArgumentException.class, () -> new CpuBackend(0));
+    }
+}

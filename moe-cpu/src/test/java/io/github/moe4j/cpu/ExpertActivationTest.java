@@ -1,0 +1,66 @@
+package io.github.moe4j.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.github.moe4j.api.Activation;
+import io.github.moe4j.reference.ExpertNetwork;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** {@link ExpertActivation} in float against the reference's {@code ExpertNetwork} in double, over [-12, 12]. */
+class ExpertActivationTest {
+    private static final double U = Math.ulp(1f) / 2;
+
+    @ParameterizedTest
+    @EnumSource(Activation.class)
+    void matchesTheReferenceInDouble(Activation kind) {
+        int n = 4801;
+        float[] a = new float[n];
+        float[] b = kind.isGated() ? new float[n] : null;
+        float[] dh = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = -12f + 24f * i / (n - 1);
+            if (b != null) {
+                b[i] = 1.5f - 3f * ((i * 7919) % n) / n;
+            }
+            dh[i] = 0.75f - 1.5f * ((i * 104729) % n) / n;
+        }
+        a[n / 2] = 0f;
+        float[] hidden = new float[n];
+        float[] dA = new float[n];
+        float[] dB = b == null ? null : new float[n];
+        // the range [1, n - 1) only: the elements outside must stay untouched
+        ExpertActivation.forward(kind, a, b, hidden, 1, n - 1);
+        ExpertActivation.backward(kind, a, b, dh, dA, dB, 1, n - 1);
+        for (int i = 1; i < n - 1; i++) {
+            double bi = b == null ? 1 : b[i];
+            double phi = ExpertNetwork.activate(kind, a[i]);
+            double der = ExpertNetwork.derivative(kind, a[i]);
+            // a few roundings of values of size (1 + |a|) |b|: exp, tanh, the products
+            double bound = 32 * U * (1 + Math.abs(a[i])) * (1 + Math.abs(bi)) * (1 + Math.abs(dh[i]));
+            check(kind, "hidden", a[i], hidden[i], phi * bi, bound);
+            // relative too: tiny activations (φ(a) for a ≪ 0) must not cancel to 0. The float argument of exp
+            // (up to ~0.09|a|³ for the tanh kinds) carries a relative error that grows with it. The reference's
+            // ½a(1 + tanh u) itself cancels in double for a < -5, so the tanh kinds are held to the same
+            // function written without cancellation, a σ(2u), in double.
+            double exact = phi;
+            if (kind == Activation.GELU_TANH || kind == Activation.GEGLU_TANH) {
+                double u = Math.sqrt(2 / Math.PI) * (a[i] + 0.044715 * a[i] * a[i] * a[i]);
+                exact = a[i] / (1 + Math.exp(-2 * u));
+            }
+            double relative = 16 * U * (1 + Math.abs(a[i]) + 0.1 * Math.abs(a[i] * a[i] * a[i])) * Math.abs(exact * bi);
+            // near float's underflow (|φ| < 1e-30, where exp(-2u) overflows float) the result must only be that small
+            check(kind, "hidden (relative)", a[i], hidden[i], exact * bi, Math.abs(exact * bi) < 1e-30 ? 1e-30 : relative);
+            check(kind, "dA", a[i], dA[i], dh[i] * der * bi, bound);
+            if (dB != null) {
+                check(kind, "dB", a[i], dB[i], dh[i] * phi, bound);
+            }
+        }
+        assertTrue(hidden[0] == 0f && hidden[n - 1] == 0f && dA[0] == 0f && dA[n - 1] == 0f, "wrote outside [from, to)");
+    }
+
+    private static void check(Activation kind, String what, float a, float actual, double expected, double bound) {
+        assertTrue(Math.abs(actual - expected) <= bound,
+                () -> kind + " " + what + " at a = " + a + ": " + actual + " but the reference gives " + expected + " (bound " + bound + ")");
+    }
+}
