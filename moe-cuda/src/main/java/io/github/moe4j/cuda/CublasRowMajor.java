@@ -11,6 +11,13 @@ package io.github.moe4j.cuda;
  * dimension the stored row length: {@code cublasSgemm(h, opB, opA, n, m, k, 1, B, transB ? k : n,
  * A, transA ? m : k, beta, C, n)}. Every GEMM of the backend goes through {@link #plan};
  * {@code CublasRowMajorTest} checks the plan against a Java column-major SGEMM.
+ *
+ * <p>A strided batch of row-major GEMMs (the i-th reading A at {@code i * strideA}, B at
+ * {@code i * strideB}, writing C at {@code i * strideC}) is the same column-major call per batch
+ * entry, so {@code cublasSgemmStridedBatched} gets the single-GEMM plan with B's stride as the first
+ * operand's and A's as the second's: {@code cublasSgemmStridedBatched(h, opB, opA, n, m, k, 1, B,
+ * ldb', strideB, A, lda', strideA, beta, C, n, strideC, batch)} ({@link #planStridedBatched});
+ * {@code CublasRowMajorTest} checks it against a naive Java batched GEMM.
  */
 final class CublasRowMajor {
     private CublasRowMajor() {}
@@ -44,5 +51,29 @@ final class CublasRowMajor {
     static ColumnMajorCall plan(int m, int n, int k, boolean transA, boolean transB) {
         return new ColumnMajorCall(transB, transA, n, m, k, true, Math.max(1, transB ? k : n), Math.max(1, transA ? m : k),
                 Math.max(1, n));
+    }
+
+    /**
+     * The arguments of one column-major {@code cublasSgemmStridedBatched(handle, opFirst, opSecond, m, n, k,
+     * α, first, lda, strideFirst, second, ldb, strideSecond, β, c, ldc, strideC, batch)}.
+     *
+     * @param call         the per-entry column-major call (operands, dimensions, leading dimensions)
+     * @param strideFirst  elements between the first operand of consecutive entries
+     * @param strideSecond elements between the second operand of consecutive entries
+     * @param strideC      elements between the C of consecutive entries
+     * @param batch        the number of entries
+     */
+    record StridedBatchedCall(ColumnMajorCall call, long strideFirst, long strideSecond, long strideC, int batch) {}
+
+    /**
+     * The column-major strided-batched call computing, for i in [0, batch), row-major
+     * C_i [m, n] = op(A_i) op(B_i), with A_i at {@code i * strideA}, B_i at {@code i * strideB} and
+     * C_i at {@code i * strideC} elements (transposes as in {@link #plan(int, int, int, boolean, boolean)}).
+     */
+    static StridedBatchedCall planStridedBatched(int m, int n, int k, boolean transA, boolean transB, long strideA, long strideB,
+                                                 long strideC, int batch) {
+        ColumnMajorCall call = plan(m, n, k, transA, transB);
+        return new StridedBatchedCall(call, call.firstIsRowB() ? strideB : strideA, call.firstIsRowB() ? strideA : strideB, strideC,
+                batch);
     }
 }

@@ -291,6 +291,39 @@ final class CudaDriverRuntime implements DeviceRuntime {
                 p.m(), p.n(), p.k(), one, first, p.lda(), second, p.ldb(), beta, out, p.ldc()));
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>One {@code cublasSgemmStridedBatched} through {@link CublasRowMajor#planStridedBatched}, or
+     * without cuBLAS the portable kernel once per entry.
+     */
+    @Override
+    public void gemmStridedBatched(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, long strideA, DeviceBuffer b,
+                                   long bOffset, long strideB, DeviceBuffer c, long cOffset, long strideC, int batch) {
+        if (batch == 0 || m == 0 || n == 0 || (k == 0 && ops.accumulate())) {
+            return;
+        }
+        if (cublas == null) {
+            DeviceRuntime.portableGemmStridedBatched(this, ops, m, n, k, a, aOffset, strideA, b, bOffset, strideB, c, cOffset, strideC,
+                    batch);
+            return;
+        }
+        bind();
+        CublasRowMajor.StridedBatchedCall sb = CublasRowMajor.planStridedBatched(m, n, k, ops.transA(), ops.transB(), strideA, strideB,
+                strideC, batch);
+        CublasRowMajor.ColumnMajorCall p = sb.call();
+        CUdeviceptr first = own(p.firstIsRowB() ? b : a).pointer().withByteOffset((p.firstIsRowB() ? bOffset : aOffset) * Sizeof.FLOAT);
+        CUdeviceptr second = own(p.firstIsRowB() ? a : b).pointer().withByteOffset((p.firstIsRowB() ? aOffset : bOffset) * Sizeof.FLOAT);
+        CUdeviceptr out = own(c).pointer().withByteOffset(cOffset * Sizeof.FLOAT);
+        Pointer one = Pointer.to(new float[] {1f});
+        Pointer beta = Pointer.to(new float[] {ops.accumulate() ? 1f : 0f});
+        int opFirst = p.transFirst() ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
+        int opSecond = p.transSecond() ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N;
+        call("cublasSgemmStridedBatched", () -> JCublas2.cublasSgemmStridedBatched(cublas, opFirst, opSecond,
+                p.m(), p.n(), p.k(), one, first, p.lda(), sb.strideFirst(), second, p.ldb(), sb.strideSecond(), beta, out, p.ldc(),
+                sb.strideC(), sb.batch()));
+    }
+
     @Override
     public int liveAllocations() {
         return live.size();

@@ -2,6 +2,7 @@ package io.github.moe4j.cuda;
 
 import io.github.moe4j.api.Activation;
 import io.github.moe4j.api.AuxNormalization;
+import io.github.moe4j.api.Capacity;
 import io.github.moe4j.api.Checks;
 import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.ForwardOptions;
@@ -40,8 +41,13 @@ import java.util.Set;
  * <li>capacity: slots per (group, expert) in priority order ({@code assign_slots}), gates after
  *     capacity; the host reads the [G, E] kept counts (the one mid-forward copy) to size the
  *     expert GEMMs;</li>
- * <li>dispatch: rows grouped by expert, then group and slot ({@code dispatch_rows}, {@code gather_rows});</li>
- * <li>experts: per expert \( W_{in} \) (and \( W_{gate} \)) GEMM, activation, \( W_{out} \) GEMM;</li>
+ * <li>dispatch: rows grouped by expert, then group and slot ({@code dispatch_rows}, {@code gather_rows});
+ *     with a finite capacity C (a {@link Capacity.Factor} or {@link Capacity.Fixed} capacity, or
+ *     expert choice) the rows are one [E, G·C, d] buffer, each expert's G·C slots in a fixed place and
+ *     an empty slot a zero row; dropless packs the kept rows back to back;</li>
+ * <li>experts: \( W_{in} \) (and \( W_{gate} \)) GEMM, activation, \( W_{out} \) GEMM: with a finite
+ *     capacity each GEMM is one strided-batched GEMM over the E experts
+ *     ({@link DeviceRuntime#gemmStridedBatched}), dropless one GEMM per expert;</li>
  * <li>combine: each token gathers its kept outputs in rank order ({@code combine_gather});</li>
  * <li>losses: aux and z per group ({@code losses.cu}), averaged over groups on the host.</li>
  * </ol>
@@ -166,6 +172,10 @@ final class CudaLayer implements MoeLayer {
         int tokens;
         int rows;
         int[] expertStart;
+        /** Whether the rows are the [E, G*C] layout of a finite capacity (expert GEMMs batched over E). */
+        boolean batched;
+        /** Rows per expert in the batched layout (G*C), 0 otherwise. */
+        int rowsPerExpert;
         int[] realHost;
         DeviceBuffer dummy;
         DeviceBuffer jitter;
@@ -335,14 +345,22 @@ final class CudaLayer implements MoeLayer {
         int[] rowBase = new int[groups * e];
         int[] expertStart = new int[e + 1];
         int rows = 0;
+        // A finite capacity C: every (group, expert) has min(C, its possible assignments) slots, laid out
+        // [E][G][slots]; the kept slots of a (group, expert) are 0 .. kept - 1, the rest stay empty rows
+        int slotsPerGroup = expertChoice ? (int) Math.min(capacity, (long) gs) : capacityArg;
+        long batchedRows = (long) e * groups * slotsPerGroup;
+        boolean batched = (expertChoice || !(config.capacity() instanceof Capacity.Dropless))
+                && batchedRows * Math.max(d, h) <= Integer.MAX_VALUE;
         for (int ex = 0; ex < e; ex++) {
             expertStart[ex] = rows;
             for (int g = 0; g < groups; g++) {
                 rowBase[g * e + ex] = rows;
-                rows += keptHost[g * e + ex];
+                rows += batched ? slotsPerGroup : keptHost[g * e + ex];
             }
         }
         expertStart[e] = rows;
+        pass.batched = batched;
+        pass.rowsPerExpert = batched ? groups * slotsPerGroup : 0;
 
         // Stage 3: dispatch
         DeviceBuffer rowBaseBuf = s.take((long) groups * e);
@@ -350,6 +368,11 @@ final class CudaLayer implements MoeLayer {
         DeviceBuffer rowOf = s.take((long) tokens * k);
         DeviceBuffer rowExpert = s.take(rows);
         DeviceBuffer rowAssignment = s.take(rows);
+        if (batched) {
+            // empty slots: no expert, no assignment (the activation and combine backward write 0 there)
+            rt.launch(Kernel.FILL_INT, Grid.linear(rows), rowExpert, -1, rows);
+            rt.launch(Kernel.FILL_INT, Grid.linear(rows), rowAssignment, -1, rows);
+        }
         rt.launch(Kernel.DISPATCH_ROWS, Grid.linear((long) tokens * k), selected, slot, rowBaseBuf, rowOf, rowExpert, rowAssignment,
                 tokens, e, k, gs);
         DeviceBuffer out = dummy;
@@ -360,6 +383,10 @@ final class CudaLayer implements MoeLayer {
         pass.rowAssignment = rowAssignment;
         if (rows > 0) {
             DeviceBuffer xd = s.take((long) rows * d);
+            if (batched) {
+                // zero rows at empty slots (the int 0 fill is the bit pattern of +0.0f)
+                rt.launch(Kernel.FILL_INT, Grid.linear((long) rows * d), xd, 0, rows * d);
+            }
             rt.launch(Kernel.GATHER_ROWS, Grid.linear((long) tokens * k * d), expertIn, rowOf, xd, tokens, k, d);
 
             // Stage 4: experts
@@ -367,13 +394,10 @@ final class CudaLayer implements MoeLayer {
             DeviceBuffer pre = s.take((long) rows * h);
             DeviceBuffer linear = act.isGated() ? s.take((long) rows * h) : dummy;
             DeviceBuffer hidden = s.take((long) rows * h);
-            for (int ex = 0; ex < e; ex++) {
-                int n = expertStart[ex + 1] - expertStart[ex];
-                long r0 = expertStart[ex];
-                rt.gemm(n, h, d, xd, r0 * d, wIn, (long) ex * d * h, pre, r0 * h);
-                if (act.isGated()) {
-                    rt.gemm(n, h, d, xd, r0 * d, wGate, (long) ex * d * h, linear, r0 * h);
-                }
+            DeviceRuntime.GemmOps plain = DeviceRuntime.GemmOps.PLAIN;
+            expertGemm(pass, plain, false, d, h, xd, d, 0, wIn, 0, (long) d * h, pre, h, 0);
+            if (act.isGated()) {
+                expertGemm(pass, plain, false, d, h, xd, d, 0, wGate, 0, (long) d * h, linear, h, 0);
             }
             rt.launch(Kernel.EXPERT_ACTIVATION, Grid.linear((long) rows * h), pre, linear, bIn == null ? dummy : bIn, rowExpert,
                     hidden, rows, h, activationKind(act), act.isGated() ? 1 : 0, bIn == null ? 0 : 1);
@@ -382,11 +406,7 @@ final class CudaLayer implements MoeLayer {
             pass.lin = linear;
             pass.hidden = hidden;
             out = s.take((long) rows * d);
-            for (int ex = 0; ex < e; ex++) {
-                int n = expertStart[ex + 1] - expertStart[ex];
-                long r0 = expertStart[ex];
-                rt.gemm(n, d, h, hidden, r0 * h, wOut, (long) ex * h * d, out, r0 * d);
-            }
+            expertGemm(pass, plain, false, h, d, hidden, h, 0, wOut, 0, (long) h * d, out, d, 0);
         }
         pass.out = out;
 
@@ -470,6 +490,39 @@ final class CudaLayer implements MoeLayer {
                 config.losses());
         pass.output = Tensor.of(yHost, tokens, d);
         return pass;
+    }
+
+    /**
+     * One expert-stage GEMM for every expert ex: \( C_{ex} = \mathrm{op}(A_{ex})\, \mathrm{op}(B_{ex}) \),
+     * where the expert's n_ex dispatched rows are the GEMM's m (when {@code rowsInK} is false: op(A)
+     * [n_ex, p], op(B) [p, q]) or its k (when true: op(A) [p, n_ex] stored [n_ex, p], op(B) [n_ex, q]).
+     * Each operand X of expert ex starts at element {@code start[ex] * xRow + ex * xExpert}: a buffer of
+     * dispatched rows has {@code xRow} elements per row and {@code xExpert} 0, a weight has {@code xRow}
+     * 0 and {@code xExpert} elements per expert. In the batched layout ({@code start[ex] = ex * R},
+     * R = G·C rows per expert) that is a stride of {@code R * xRow + xExpert}, and the E GEMMs are one
+     * {@link DeviceRuntime#gemmStridedBatched} with n_ex = R; otherwise one
+     * {@link DeviceRuntime#gemm} per expert.
+     */
+    private void expertGemm(Pass pass, DeviceRuntime.GemmOps ops, boolean rowsInK, int p, int q, DeviceBuffer a, int aRow,
+                            long aExpert, DeviceBuffer b, int bRow, long bExpert, DeviceBuffer c, int cRow, long cExpert) {
+        DeviceRuntime rt = backend.runtime();
+        int e = config.experts();
+        if (pass.batched) {
+            int r = pass.rowsPerExpert;
+            int m = rowsInK ? p : r;
+            int n = q;
+            int k = rowsInK ? r : p;
+            rt.gemmStridedBatched(ops, m, n, k, a, 0, (long) r * aRow + aExpert, b, 0, (long) r * bRow + bExpert, c, 0,
+                    (long) r * cRow + cExpert, e);
+            return;
+        }
+        int[] start = pass.expertStart;
+        for (int ex = 0; ex < e; ex++) {
+            int rows = start[ex + 1] - start[ex];
+            long r0 = start[ex];
+            rt.gemm(ops, rowsInK ? p : rows, q, rowsInK ? rows : p, a, r0 * aRow + ex * aExpert, b, r0 * bRow + ex * bExpert, c,
+                    r0 * cRow + ex * cExpert);
+        }
     }
 
     /**
@@ -662,21 +715,15 @@ final class CudaLayer implements MoeLayer {
 
             // Stage 4 backward: experts
             DeviceBuffer dHidden = s.take((long) rows * h);
-            for (int ex = 0; ex < e; ex++) {
-                int n = start[ex + 1] - start[ex];
-                rt.gemm(transB, n, h, d, dF, (long) start[ex] * d, wOut, (long) ex * h * d, dHidden, (long) start[ex] * h);
-            }
+            expertGemm(pass, transB, false, d, h, dF, d, 0, wOut, 0, (long) h * d, dHidden, h, 0);
             dA = s.take((long) rows * h);
             dB = gated ? s.take((long) rows * h) : dummy;
             rt.launch(Kernel.EXPERT_ACTIVATION_BACKWARD, Grid.linear((long) rows * h), pass.pre, pass.lin, bIn == null ? dummy : bIn,
                     pass.rowExpert, dHidden, dA, dB, rows, h, activationKind(config.activation()), gated ? 1 : 0, bIn == null ? 0 : 1);
             dXrows = s.take((long) rows * d);
-            for (int ex = 0; ex < e; ex++) {
-                int n = start[ex + 1] - start[ex];
-                rt.gemm(transB, n, d, h, dA, (long) start[ex] * h, wIn, (long) ex * d * h, dXrows, (long) start[ex] * d);
-                if (gated) {
-                    rt.gemm(transBAdd, n, d, h, dB, (long) start[ex] * h, wGate, (long) ex * d * h, dXrows, (long) start[ex] * d);
-                }
+            expertGemm(pass, transB, false, h, d, dA, h, 0, wIn, 0, (long) d * h, dXrows, d, 0);
+            if (gated) {
+                expertGemm(pass, transBAdd, false, h, d, dB, h, 0, wGate, 0, (long) d * h, dXrows, d, 0);
             }
         }
         DeviceBuffer dWIn = null;
@@ -688,15 +735,13 @@ final class CudaLayer implements MoeLayer {
             dWIn = s.take((long) e * d * h);
             dWGate = gated ? s.take((long) e * d * h) : null;
             dWOut = s.take((long) e * h * d);
-            for (int ex = 0; ex < e; ex++) {
-                int n = start[ex + 1] - start[ex];
-                long r0 = start[ex];
-                rt.gemm(transA, d, h, n, xd, r0 * d, dA, r0 * h, dWIn, (long) ex * d * h);
-                if (gated) {
-                    rt.gemm(transA, d, h, n, xd, r0 * d, dB, r0 * h, dWGate, (long) ex * d * h);
-                }
-                rt.gemm(transA, h, d, n, hidden, r0 * h, dF, r0 * d, dWOut, (long) ex * h * d);
+            // the weight gradients sum over an expert's rows; an empty slot's row is 0 in xd, dA, dB,
+            // hidden and dF, so it adds exactly 0
+            expertGemm(pass, transA, true, d, h, xd, d, 0, dA, h, 0, dWIn, 0, (long) d * h);
+            if (gated) {
+                expertGemm(pass, transA, true, d, h, xd, d, 0, dB, h, 0, dWGate, 0, (long) d * h);
             }
+            expertGemm(pass, transA, true, h, d, hidden, h, 0, dF, d, 0, dWOut, 0, (long) h * d);
             if (bIn != null || bOut != null) {
                 DeviceBuffer startBuf = s.take(e + 1L);
                 rt.copyIn(start, startBuf);

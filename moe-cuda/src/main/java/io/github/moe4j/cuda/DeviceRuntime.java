@@ -73,11 +73,33 @@ interface DeviceRuntime extends AutoCloseable {
     void gemm(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c,
               long cOffset);
 
+    /**
+     * {@code batch} row-major GEMMs as {@link #gemm(GemmOps, int, int, int, DeviceBuffer, long, DeviceBuffer, long, DeviceBuffer, long)},
+     * the i-th with its operands at {@code aOffset + i * strideA}, {@code bOffset + i * strideB} and
+     * {@code cOffset + i * strideC} elements: one call for the whole batch (one
+     * {@code cublasSgemmStridedBatched} with cuBLAS). The C matrices must not overlap. Nothing
+     * happens when batch, m or n is 0; k = 0 gives C = 0 (or leaves C as it is when accumulating).
+     */
+    void gemmStridedBatched(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, long strideA, DeviceBuffer b,
+                            long bOffset, long strideB, DeviceBuffer c, long cOffset, long strideC, int batch);
+
     /** How many buffers are allocated and not yet freed (for leak tests). */
     int liveAllocations();
 
     @Override
     void close();
+
+    /**
+     * The portable GEMM kernel over a strided batch, one {@link #portableGemm} launch per batch
+     * entry, for runtimes without a vendor GEMM.
+     */
+    static void portableGemmStridedBatched(DeviceRuntime runtime, GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset,
+                                           long strideA, DeviceBuffer b, long bOffset, long strideB, DeviceBuffer c, long cOffset,
+                                           long strideC, int batch) {
+        for (int i = 0; i < batch; i++) {
+            portableGemm(runtime, ops, m, n, k, a, aOffset + i * strideA, b, bOffset + i * strideB, c, cOffset + i * strideC);
+        }
+    }
 
     /** The portable GEMM kernel, for runtimes without a vendor GEMM. */
     static void portableGemm(DeviceRuntime runtime, GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset,

@@ -5,7 +5,7 @@ import io.github.moe4j.api.MoeBackendException;
 /**
  * A {@link DeviceRuntime} that delegates to a real one and fails the n-th launch, GEMM or
  * allocation with a {@link MoeBackendException}, as a device error would: for tests that every
- * path releases its memory.
+ * path releases its memory. It also records the GEMM calls made through the interface.
  */
 final class FaultyRuntime implements DeviceRuntime {
     private final DeviceRuntime delegate;
@@ -13,6 +13,7 @@ final class FaultyRuntime implements DeviceRuntime {
     private int failAllocationAt = -1;
     private int launches;
     private int allocations;
+    private final java.util.List<String> gemmCalls = new java.util.ArrayList<>();
 
     FaultyRuntime(DeviceRuntime delegate) {
         this.delegate = delegate;
@@ -33,6 +34,19 @@ final class FaultyRuntime implements DeviceRuntime {
     /** Launches and GEMMs since the last {@link #failLaunch}. */
     int launches() {
         return launches;
+    }
+
+    /**
+     * Every GEMM call made through this runtime's interface since the last {@link #clearGemmCalls}, in
+     * order: {@code "gemm m,n,k"} or {@code "batched m,n,k x batch"} (calls that do nothing included).
+     */
+    java.util.List<String> gemmCalls() {
+        return java.util.List.copyOf(gemmCalls);
+    }
+
+    /** Forgets the GEMM calls recorded so far. */
+    void clearGemmCalls() {
+        gemmCalls.clear();
     }
 
     private void countLaunch(String what) {
@@ -94,7 +108,16 @@ final class FaultyRuntime implements DeviceRuntime {
     public void gemm(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, DeviceBuffer b, long bOffset, DeviceBuffer c,
                      long cOffset) {
         countLaunch("gemm");
+        gemmCalls.add("gemm " + m + "," + n + "," + k);
         delegate.gemm(ops, m, n, k, a, aOffset, b, bOffset, c, cOffset);
+    }
+
+    @Override
+    public void gemmStridedBatched(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, long strideA, DeviceBuffer b,
+                                   long bOffset, long strideB, DeviceBuffer c, long cOffset, long strideC, int batch) {
+        countLaunch("gemmStridedBatched");
+        gemmCalls.add("batched " + m + "," + n + "," + k + " x " + batch);
+        delegate.gemmStridedBatched(ops, m, n, k, a, aOffset, strideA, b, bOffset, strideB, c, cOffset, strideC, batch);
     }
 
     @Override

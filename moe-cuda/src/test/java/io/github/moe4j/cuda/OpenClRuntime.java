@@ -221,6 +221,16 @@ final class OpenClRuntime implements DeviceRuntime {
     }
 
     @Override
+    public void gemmStridedBatched(GemmOps ops, int m, int n, int k, DeviceBuffer a, long aOffset, long strideA, DeviceBuffer b,
+                                   long bOffset, long strideB, DeviceBuffer c, long cOffset, long strideC, int batch) {
+        if (batch == 0 || m == 0 || n == 0 || (k == 0 && ops.accumulate())) {
+            return;
+        }
+        DeviceRuntime.portableGemmStridedBatched(this, ops, m, n, k, a, aOffset, strideA, b, bOffset, strideB, c, cOffset, strideC,
+                batch);
+    }
+
+    @Override
     public int liveAllocations() {
         return live.size();
     }

@@ -5,12 +5,14 @@
  * Mirrors:  moe-reference  io.github.moe4j.reference.ReferenceLayer#dispatch, ReferenceLayer#combine;
  *           backward: ReferenceLayer#expertsBackward (the combine's dg and df, the dispatch's dx)
  *           and ReferenceLayer#routerBackward (the jitter's dx)
- * Layout:   x float[T][d], rowOf int[T][k] -> xd float[N][d] (N kept rows, by expert, group, slot);
+ * Layout:   x float[T][d], rowOf int[T][k] -> xd float[N][d] (N rows, by expert, group, slot: the kept
+ *           rows back to back (dropless), or [E][G*C] with empty slots left as the caller zeroed them);
  *           out float[N][d], gate float[T][k], bOut float[E][d] -> y float[T][d]
  *
  * Versions:
  *   1  naive: one work-item per output element
- *   2  the backward kernels, each output element owned by one work-item (this file)
+ *   2  the backward kernels, each output element owned by one work-item
+ *   3  combine_backward_rows writes 0 on an empty slot (rowAssignment < 0) (this file)
  */
 #include "moe_portable.h"
 
@@ -81,7 +83,7 @@ KERNEL void combine_backward_gates(GLOBAL const float* RESTRICT out, GLOBAL cons
 
 /*
  * Backward of combine_gather for the expert outputs: dF[row][c] = gate[a] * dY[t][c], where
- * a = rowAssignment[row] = (t, j). N*d work-items.
+ * a = rowAssignment[row] = (t, j), and 0 on an empty slot (rowAssignment[row] < 0). N*d work-items.
  */
 KERNEL void combine_backward_rows(GLOBAL const int* RESTRICT rowAssignment, GLOBAL const float* RESTRICT gate,
                                   GLOBAL const float* RESTRICT dY, GLOBAL float* RESTRICT dF,
@@ -89,6 +91,10 @@ KERNEL void combine_backward_rows(GLOBAL const int* RESTRICT rowAssignment, GLOB
     int i = GID0;
     if (i >= N * d) return;
     int a = rowAssignment[i / d];
+    if (a < 0) {
+        dF[i] = 0.0f;
+        return;
+    }
     dF[i] = gate[a] * dY[(size_t)(a / k) * d + i % d];
 }
 

@@ -8,10 +8,13 @@
  *           rowExpert int[N]  ->  hidden float[N][h] = phi(pre + bIn) * lin  (row-major); pre and lin
  *           are kept for the backward pass, which turns dHidden into dA = dL/d(pre) and dB = dL/d(lin)
  * Kinds:    0 RELU, 1 GELU (exact, erf), 2 GELU_TANH, 3 SILU; gated != 0 multiplies by lin
+ * Empty:    a row with rowExpert < 0 is an empty capacity slot of the [E][C] layout: hidden, dA and dB
+ *           are written 0 there and pre, lin and bIn are not read
  *
  * Versions:
  *   1  naive: one work-item per hidden element
- *   2  hidden in its own buffer; the backward kernel (this file)
+ *   2  hidden in its own buffer; the backward kernel
+ *   3  empty slots (rowExpert < 0) give exact zeros (this file)
  */
 #include "moe_portable.h"
 
@@ -68,9 +71,14 @@ KERNEL void expert_activation(GLOBAL const float* RESTRICT pre, GLOBAL const flo
                               const int N, const int h, const int kind, const int gated, const int hasBias) {
     int i = GID0;
     if (i >= N * h) return;
+    int ex = rowExpert[i / h];
+    if (ex < 0) {
+        hidden[i] = 0.0f;
+        return;
+    }
     float a = pre[i];
     if (hasBias) {
-        a = bIn[(size_t)rowExpert[i / h] * h + i % h] + a;
+        a = bIn[(size_t)ex * h + i % h] + a;
     }
     float v = moe_activate(kind, a);
     if (gated) {
@@ -91,9 +99,17 @@ KERNEL void expert_activation_backward(GLOBAL const float* RESTRICT pre, GLOBAL 
                                        const int N, const int h, const int kind, const int gated, const int hasBias) {
     int i = GID0;
     if (i >= N * h) return;
+    int ex = rowExpert[i / h];
+    if (ex < 0) {
+        dA[i] = 0.0f;
+        if (gated) {
+            dB[i] = 0.0f;
+        }
+        return;
+    }
     float a = pre[i];
     if (hasBias) {
-        a = bIn[(size_t)rowExpert[i / h] * h + i % h] + a;
+        a = bIn[(size_t)ex * h + i % h] + a;
     }
     float g = dHidden[i];
     float da = g * moe_derivative(kind, a);
