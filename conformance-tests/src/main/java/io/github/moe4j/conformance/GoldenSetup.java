@@ -376,7 +376,8 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, ReferenceWeights 
     }
 
     /** [rows, cols] to [cols, rows]. */
-    static double[] transpose(double[] a, int rows, int cols) {
+    /** [rows, cols] to [cols, rows]: torch's nn.Linear [out, in] to moe4j's [in, out] and back. */
+    public static double[] transpose(double[] a, int rows, int cols) {
         double[] out = new double[a.length];
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {
@@ -387,7 +388,8 @@ public record GoldenSetup(GoldenCase golden, MoeConfig config, ReferenceWeights 
     }
 
     /** [E, rows, cols] to [E, cols, rows]. */
-    static double[] transposeEach(double[] a, int experts, int rows, int cols) {
+    /** [E, rows, cols] to [E, cols, rows], one transpose per expert. */
+    public static double[] transposeEach(double[] a, int experts, int rows, int cols) {
         double[] out = new double[a.length];
         for (int e = 0; e < experts; e++) {
             double[] one = transpose(java.util.Arrays.copyOfRange(a, e * rows * cols, (e + 1) * rows * cols), rows, cols);

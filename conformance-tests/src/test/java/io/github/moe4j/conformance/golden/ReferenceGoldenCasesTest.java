@@ -1,5 +1,7 @@
 package io.github.moe4j.conformance.golden;
 
+import static io.github.moe4j.conformance.GoldenSetup.transpose;
+import static io.github.moe4j.conformance.GoldenSetup.transposeEach;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.moe4j.api.AuxNormalization;
@@ -448,28 +450,7 @@ class ReferenceGoldenCasesTest {
     }
 
     // ---------------------------------------------------------------------------------------------
-    // layout helpers: golden weights use torch's nn.Linear [out, in]; moe4j uses [in, out]
-
-    /** [rows, cols] to [cols, rows]. */
-    static double[] transpose(double[] a, int rows, int cols) {
-        double[] out = new double[a.length];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) {
-                out[c * rows + r] = a[r * cols + c];
-            }
-        }
-        return out;
-    }
-
-    /** [E, rows, cols] to [E, cols, rows]. */
-    static double[] transposeEach(double[] a, int experts, int rows, int cols) {
-        double[] out = new double[a.length];
-        for (int e = 0; e < experts; e++) {
-            double[] one = transpose(java.util.Arrays.copyOfRange(a, e * rows * cols, (e + 1) * rows * cols), rows, cols);
-            System.arraycopy(one, 0, out, e * rows * cols, rows * cols);
-        }
-        return out;
-    }
+    // helpers (GoldenSetup.transpose and transposeEach map torch's nn.Linear [out, in] to moe4j's [in, out])
 
     /** The float32 product of two values as float32 arithmetic computes it. */
     private static double float32Product(double a, double b) {
