@@ -37,7 +37,7 @@ BACKENDS="reference,opencl"
 CONFIGS="S,W,Switch,M"
 MODES="fwd,fwdbwd"
 PEER_CONFIGS=""
-EXCLUDE="reference:L,opencl:M,opencl:L,opencl:W:fwdbwd,opencl:Switch:fwdbwd"
+EXCLUDE="reference:L,opencl:M,opencl:L,opencl:W,opencl:Switch:fwdbwd"
 HEAVY_GFLOP=4
 STAGES=1
 SCALING=1
@@ -130,7 +130,7 @@ runs() {  # backend config mode -> exit 0 if the plan says it runs
 jmh() {  # name, then JMH arguments
   local name="$1"; shift
   say "JMH $name: $*"
-  if ! java -jar "$JAR" "$@" ${JMH_EXTRA:-} -rf json -rff "$OUT/jmh-$name.json" >"$OUT/jmh-$name.log" 2>&1; then
+  if ! java -Djmh.ignoreLock=true -jar "$JAR" "$@" ${JMH_EXTRA:-} -rf json -rff "$OUT/jmh-$name.json" >"$OUT/jmh-$name.log" 2>&1; then
     say "  FAILED (see jmh-$name.log)"; tail -5 "$OUT/jmh-$name.log" | tee -a "$LOG"
     return 0
   fi
@@ -142,7 +142,7 @@ if [[ $QUICK == 1 ]]; then
   STAGE_OPTS=(-wi 0 -i 1 -r 1 -f 1)
 else
   LIGHT=(-bm avgt -wi 1 -w 4 -i 3 -r 4 -f 1); HEAVY=(-bm ss -wi 0 -i 1 -f 1)
-  STAGE_OPTS=(-wi 1 -w 2 -i 3 -r 2 -f 1)
+  STAGE_OPTS=(-wi 1 -w 1 -i 3 -r 1 -f 1)
 fi
 
 # ---------------------------------------------------------------- JMH: whole layer
@@ -168,14 +168,15 @@ for b in "${BL[@]}"; do
   done
 done
 
-# ---------------------------------------------------------------- JMH: E = 64 vs E = 8, reference forward
+# ---------------------------------------------------------------- JMH: E = 64 vs E = 8, reference
 if [[ $SCALING == 1 ]]; then
-  jmh "scaling" 'io.github.moe4j.bench.LayerBenchmark.forward$' -p backend=reference -p config=E8,E64 "${LIGHT[@]}"
+  jmh "scaling" 'io.github.moe4j.bench.LayerBenchmark.forward' -p backend=reference -p config=E8,E64 "${LIGHT[@]}"
 fi
 
 # ---------------------------------------------------------------- JMH: reference stages
 if [[ $STAGES == 1 ]]; then
   jmh "stages" 'io.github.moe4j.bench.ReferenceStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo E8 || echo S,E8,E64) "${STAGE_OPTS[@]}"
+  jmh "looporder" 'io.github.moe4j.bench.ExpertLoopOrderBenchmark' "${STAGE_OPTS[@]}"
 fi
 
 # ---------------------------------------------------------------- PyTorch peer
