@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # moe4j benchmark run: the JMH suite (moe-bench/target/benchmarks.jar) for the selected backends and
 # configurations, the PyTorch peer (peer/peer_torch_moe.py) for the same configurations and modes
-# with 1 and 2 threads, and the machine's SGEMM rate (peer/sgemm_probe.py), all in one run; then
+# with 1 and 2 threads (2 threads with OMP_WAIT_POLICY=PASSIVE; PEER_VARIANTS="1: 2:PASSIVE 2:" adds
+# the default spinning policy, and the fastest 2-thread variant counts), and the machine's SGEMM rate (peer/sgemm_probe.py), all in one run; then
 # summarize.py prints the table and writes results.json, summary.md and chart.png into the
 # results folder.
 #
@@ -24,6 +25,7 @@
 #   --quick         a check of the whole pipeline in about 3 minutes: tiny JMH iterations, S only,
 #                   few peer repetitions (its numbers mean nothing)
 #   --out           results folder (default moe-bench/results/<UTC date>)
+#   PEER_VARIANTS   peer thread settings, "threads:OMP_WAIT_POLICY" (default "1: 2:PASSIVE")
 #   JMH_EXTRA       extra JMH options for every JMH call (e.g. "-jvmArgsAppend -XX:+UseParallelGC")
 #
 # Needs: JDK 17, /usr/bin/python3 with torch, numpy and matplotlib (Debian: python3-torch
@@ -184,7 +186,7 @@ if [[ $STAGES == 1 ]]; then
 fi
 
 # ---------------------------------------------------------------- PyTorch peer
-say "PyTorch peer: configs $PEER_CONFIGS, modes $MODES, 1 thread and 2 threads (OMP_WAIT_POLICY=PASSIVE)"
+say "PyTorch peer: configs $PEER_CONFIGS, modes $MODES, variants threads:OMP_WAIT_POLICY ${PEER_VARIANTS:-1: 2:PASSIVE}"
 : > "$OUT/peer.jsonl"
 peer_reps() {  # config -> "reps warmup"
   if [[ $QUICK == 1 ]]; then echo "2 1"; return; fi
@@ -194,15 +196,15 @@ IFS=',' read -ra PL <<<"$PEER_CONFIGS"
 for c in "${PL[@]}"; do
   dispatches=("einsum"); [[ $c == Switch ]] && dispatches=("einsum" "index")
   for m in "${ML[@]}"; do
-    for t in 1 2; do
+    for tp in ${PEER_VARIANTS:-1: 2:PASSIVE}; do
+      t="${tp%%:*}"; pol="${tp#*:}"
       for disp in "${dispatches[@]}"; do
         read -r reps warm <<<"$(peer_reps "$c")"
-        if [[ $t == 2 ]]; then pol=PASSIVE; else pol=""; fi
         if line=$(env ${pol:+OMP_WAIT_POLICY=$pol} $PY "$HERE/peer/peer_torch_moe.py" "$c" "$t" "$m" --reps "$reps" --warmup "$warm" --dispatch "$disp" 2>>"$LOG" | grep '^{'); then
           echo "$line" >> "$OUT/peer.jsonl"
-          say "  peer $c $m ${t}T $disp: $(echo "$line" | $PY -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["ms_median"], "ms,", r["tokens_per_s_median"], "tokens/s")')"
+          say "  peer $c $m ${t}T ${pol:-default} $disp: $(echo "$line" | $PY -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["ms_median"], "ms,", r["tokens_per_s_median"], "tokens/s")')"
         else
-          say "  peer $c $m ${t}T $disp FAILED (see run.log)"
+          say "  peer $c $m ${t}T ${pol:-default} $disp FAILED (see run.log)"
         fi
       done
     done
