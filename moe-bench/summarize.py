@@ -1,0 +1,253 @@
+#!/usr/bin/python3
+"""Summarises one run-bench.sh results folder: prints a markdown report and writes
+results.json, summary.md and chart.png next to the inputs.
+
+Usage: /usr/bin/python3 summarize.py RESULTS_DIR
+
+Inputs (all written by run-bench.sh in the same run): machine.json, plan.jsonl (BenchPlan: sizes,
+kept assignments, expert GFLOP per call, skipped cases), jmh-*.json (JMH -rf json), peer.jsonl
+(peer_torch_moe.py), sgemm.jsonl (sgemm_probe.py, at the start and the end of the run).
+
+Every ratio is between figures of this one folder. FLOPs come from plan.jsonl, i.e. from
+BenchConfigs.forwardFlops in Java (expert GEMMs over kept assignments, forward+backward = 3x);
+the peer counts the same formula over all T*k assignments (equal when nothing is dropped).
+Only the standard library and matplotlib are used.
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+MODES = {"fwd": "forward", "fwdbwd": "forward+backward"}
+
+
+def jsonl(path):
+    if not os.path.exists(path):
+        return []
+    return [json.loads(l) for l in open(path) if l.strip().startswith("{")]
+
+
+def load_jmh(folder):
+    out = []
+    for p in sorted(glob.glob(os.path.join(folder, "jmh-*.json"))):
+        try:
+            out.extend(json.load(open(p)))
+        except ValueError:
+            pass
+    return out
+
+
+def ms_per_op(entry):
+    pm = entry["primaryMetric"]
+    unit = pm["scoreUnit"]
+    scale = {"ms/op": 1.0, "s/op": 1e3, "us/op": 1e-3, "ns/op": 1e-6}[unit]
+    raw = [v * scale for fork in pm.get("rawData", []) for v in fork]
+    return pm["score"] * scale, raw
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.{nd}f}" if abs(v) >= 1 else f"{v:.{max(nd, 3)}f}"
+
+
+def main():
+    folder = sys.argv[1]
+    machine = json.load(open(os.path.join(folder, "machine.json")))
+    plan = jsonl(os.path.join(folder, "plan.jsonl"))
+    cfg = {r["config"]: r for r in plan if r["kind"] == "config"}
+    skipped = [r for r in plan if r["kind"] == "case" and not r["run"]]
+    jmh = load_jmh(folder)
+    peer = jsonl(os.path.join(folder, "peer.jsonl"))
+    sgemm = jsonl(os.path.join(folder, "sgemm.jsonl"))
+
+    sg = {}
+    for t in (1, 2):
+        vals = [r["gflops_median"] for r in sgemm if r["threads"] == t]
+        sg[t] = statistics.mean(vals) if vals else None
+    blas = next((r.get("blas") for r in sgemm), None)
+
+    # moe4j whole-layer results (scaling pairs E8/E64 reported separately)
+    moe = {}
+    for e in jmh:
+        name = e["benchmark"].rsplit(".", 1)[-1]
+        if ".LayerBenchmark." not in e["benchmark"]:
+            continue
+        mode = "fwd" if name == "forward" else "fwdbwd"
+        c, b = e["params"]["config"], e["params"]["backend"]
+        ms, raw = ms_per_op(e)
+        gf = cfg[c][f"{mode}_gflop"]
+        moe[(c, mode, b)] = {"config": c, "mode": mode, "backend": b, "ms": ms, "calls_measured": len(raw),
+                             "ms_raw": raw, "jmh_mode": e["mode"], "tokens_per_s": cfg[c]["T"] / (ms / 1e3),
+                             "gflops": gf / (ms / 1e3), "expert_gflop_per_call": gf}
+
+    # best peer figure per (config, mode, threads) over the dispatch variants
+    best_peer = {}
+    for r in peer:
+        key = (r["config"], r["mode"], r["threads"])
+        if key not in best_peer or r["ms_median"] < best_peer[key]["ms_median"]:
+            best_peer[key] = r
+
+    rows = []
+    configs = [c for c in ["S", "M", "L", "W", "Switch"] if c in cfg or any(k[0] == c for k in best_peer)]
+    backends = sorted({k[2] for k in moe})
+    for c in configs:
+        for mode in MODES:
+            p1, p2 = best_peer.get((c, mode, 1)), best_peer.get((c, mode, 2))
+            cands = [moe[(c, mode, b)] for b in backends if (c, mode, b) in moe] or [None]
+            for m in cands:
+                if m is None and not (p1 or p2):
+                    continue
+                row = {"config": c, "mode": mode, "backend": m["backend"] if m else None,
+                       "moe4j_ms": m["ms"] if m else None, "moe4j_calls_measured": m["calls_measured"] if m else None,
+                       "moe4j_tokens_per_s": m["tokens_per_s"] if m else None, "moe4j_gflops": m["gflops"] if m else None,
+                       "peer1_tokens_per_s": p1["tokens_per_s_median"] if p1 else None,
+                       "peer1_dispatch": p1["dispatch"] if p1 else None,
+                       "peer2_tokens_per_s": p2["tokens_per_s_median"] if p2 else None,
+                       "peer2_dispatch": p2["dispatch"] if p2 else None,
+                       "peer1_gflops": p1["gflops_median"] if p1 else None, "peer2_gflops": p2["gflops_median"] if p2 else None}
+                row["ratio_to_peer1"] = (m["tokens_per_s"] / p1["tokens_per_s_median"]) if m and p1 else None
+                row["ratio_to_peer2"] = (m["tokens_per_s"] / p2["tokens_per_s_median"]) if m and p2 else None
+                row["ratio_to_sgemm1"] = (m["gflops"] / sg[1]) if m and sg[1] else None
+                row["ratio_to_sgemm2"] = (m["gflops"] / sg[2]) if m and sg[2] else None
+                row["peer1_ratio_to_sgemm1"] = (p1["gflops_median"] / sg[1]) if p1 and sg[1] else None
+                row["peer2_ratio_to_sgemm2"] = (p2["gflops_median"] / sg[2]) if p2 and sg[2] else None
+                rows.append(row)
+
+    # E = 64 vs E = 8 (reference) and the router's predicted share
+    scaling = {}
+    for mode in MODES:
+        if ("E8", mode, "reference") in moe and ("E64", mode, "reference") in moe:
+            a, b = moe[("E8", mode, "reference")], moe[("E64", mode, "reference")]
+            c8, c64 = cfg["E8"], cfg["E64"]
+            f = 1 if mode == "fwd" else 3  # router backward: two more GEMMs of the same size, as for the experts
+            pred = (c64[f"{mode}_gflop"] + f * c64["router_gflop"]) / (c8[f"{mode}_gflop"] + f * c8["router_gflop"])
+            scaling[mode] = {"E8_ms": a["ms"], "E64_ms": b["ms"], "measured_ratio": b["ms"] / a["ms"], "predicted_ratio": pred,
+                             "E8_ms_min": min(a["ms_raw"]), "E64_ms_min": min(b["ms_raw"]),
+                             "measured_ratio_of_minima": min(b["ms_raw"]) / min(a["ms_raw"]),
+                             "router_share_E8": c8["router_gflop"] / (c8["router_gflop"] + c8["fwd_gflop"]),
+                             "router_share_E64": c64["router_gflop"] / (c64["router_gflop"] + c64["fwd_gflop"])}
+    stages = {}
+    loop_order = {}
+    for e in jmh:
+        if ".ExpertLoopOrderBenchmark." in e["benchmark"]:
+            ms, _ = ms_per_op(e)
+            p = e["params"]
+            flop = 2.0 * int(p["rows"]) * int(p["d"]) * int(p["h"]) * 3
+            loop_order[e["benchmark"].rsplit(".", 1)[-1]] = {"ms": ms, "gflops": flop / (ms / 1e3) / 1e9, **p}
+        if ".ReferenceStagesBenchmark." in e["benchmark"]:
+            ms, _ = ms_per_op(e)
+            stages.setdefault(e["params"]["config"], {})[e["benchmark"].rsplit(".", 1)[-1]] = ms
+
+    # ---------------------------------------------------------------- report
+    L = []
+    L.append(f"Run of {machine['date_utc']} on {machine['cores']} cores, {machine['cpu_model']}, {machine.get('mem_gib')} GiB; "
+             f"{machine['jdk']}; BLAS: OpenBLAS {blas} (numpy). Load average at start {machine.get('loadavg_start')}, "
+             f"at end {machine.get('loadavg_end')}. The machine was shared with other jobs: figures are noisy.")
+    L.append("")
+    L.append(f"SGEMM probe (numpy 1024^3, median of 7, mean of the probes at the start and the end of the run): "
+             f"1 thread {fmt(sg[1])} GFLOP/s, 2 threads {fmt(sg[2])} GFLOP/s "
+             f"(start/end: {', '.join(str(r['threads']) + 'T ' + str(r['gflops_median']) for r in sgemm)}).")
+    L.append("")
+    L.append("| config | mode | moe4j backend | ms/call (calls) | moe4j tokens/s | moe4j GFLOP/s | peer 1T tokens/s | peer 2T tokens/s "
+             "| moe4j / peer 1T | moe4j / peer 2T | moe4j / SGEMM 1T | moe4j / SGEMM 2T | peer 1T / SGEMM 1T | peer 2T / SGEMM 2T |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        L.append(f"| {r['config']} | {MODES[r['mode']]} | {r['backend'] or '(not run)'} | "
+                 f"{fmt(r['moe4j_ms'])}{' (' + str(r['moe4j_calls_measured']) + ')' if r['moe4j_ms'] else ''} | "
+                 f"{fmt(r['moe4j_tokens_per_s'])} | {fmt(r['moe4j_gflops'], 2)} | "
+                 f"{fmt(r['peer1_tokens_per_s'])}{' (' + r['peer1_dispatch'] + ')' if r['config'] == 'Switch' and r['peer1_dispatch'] else ''} | "
+                 f"{fmt(r['peer2_tokens_per_s'])}{' (' + r['peer2_dispatch'] + ')' if r['config'] == 'Switch' and r['peer2_dispatch'] else ''} | "
+                 f"{fmt(r['ratio_to_peer1'], 3)} | {fmt(r['ratio_to_peer2'], 3)} | {fmt(r['ratio_to_sgemm1'], 3)} | "
+                 f"{fmt(r['ratio_to_sgemm2'], 3)} | {fmt(r['peer1_ratio_to_sgemm1'], 2)} | {fmt(r['peer2_ratio_to_sgemm2'], 2)} |")
+    L.append("")
+    if skipped:
+        L.append("Not run:")
+        seen = set()
+        for s in skipped:
+            key = (s["backend"], s["reason"])
+            cases = [f"{x['config']} {x['mode']}" for x in skipped if (x["backend"], x["reason"]) == key]
+            if key in seen:
+                continue
+            seen.add(key)
+            L.append(f"- {s['backend']}: {', '.join(cases)}: {s['reason']}")
+        L.append("")
+    for mode, sc in scaling.items():
+        L.append(f"E = 64 vs E = 8 (reference {MODES[mode]}, T=512 d=256 h=512 k=2, Mixtral): "
+                 f"{fmt(sc['E8_ms'])} ms vs {fmt(sc['E64_ms'])} ms, ratio {sc['measured_ratio']:.3f} "
+                 f"(fastest iterations {fmt(sc['E8_ms_min'])} vs {fmt(sc['E64_ms_min'])} ms, ratio {sc['measured_ratio_of_minima']:.3f}); "
+                 f"the router's share of the GEMM FLOPs (2TdE vs 2Tk d h 3) predicts {sc['predicted_ratio']:.3f} "
+                 f"(router share {100 * sc['router_share_E8']:.2f} % at E=8, {100 * sc['router_share_E64']:.2f} % at E=64).")
+        L.append("")
+    if stages:
+        names = ["router", "route", "dispatch", "experts", "combine", "losses", "backward"]
+        cs = [c for c in ["S", "E8", "E64"] if c in stages]
+        L.append("Reference stages, ms per call (ReferenceStagesBenchmark):")
+        L.append("")
+        L.append("| stage | " + " | ".join(cs) + (" | E64 / E8 |" if "E8" in cs and "E64" in cs else " |"))
+        L.append("|---|" + "---|" * (len(cs) + (1 if "E8" in cs and "E64" in cs else 0)))
+        for n in names:
+            vals = [stages[c].get(n) for c in cs]
+            extra = ""
+            if "E8" in cs and "E64" in cs and stages["E8"].get(n) and stages["E64"].get(n):
+                extra = f" {stages['E64'][n] / stages['E8'][n]:.2f} |"
+            L.append(f"| {n} | " + " | ".join(fmt(v, 3) for v in vals) + " |" + extra)
+        L.append("")
+    if len(loop_order) == 2:
+        a, b = loop_order["referenceOrder"], loop_order["rowOrder"]
+        L.append(f"One SwiGLU expert in double, {a['rows']} rows, d={a['d']} h={a['h']} (ExpertLoopOrderBenchmark, bit-identical results): "
+                 f"the reference's loop order {fmt(a['ms'])} ms ({fmt(a['gflops'], 2)} GFLOP/s), loops swapped to stride 1 "
+                 f"{fmt(b['ms'])} ms ({fmt(b['gflops'], 2)} GFLOP/s): {a['ms'] / b['ms']:.2f}x.")
+        L.append("")
+    report = "\n".join(L)
+    print(report)
+    with open(os.path.join(folder, "summary.md"), "w") as f:
+        f.write(report + "\n")
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump({"machine": machine, "sgemm_gflops": {"1": sg[1], "2": sg[2]}, "sgemm_probes": sgemm,
+                   "configs": cfg, "rows": rows, "moe4j": list(moe.values()), "peer": peer,
+                   "scaling_E64_vs_E8": scaling, "reference_stages_ms": stages, "expert_loop_order": loop_order, "skipped": skipped}, f, indent=1)
+    chart(folder, rows, backends, machine)
+
+
+def chart(folder, rows, backends, machine):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib missing: no chart)", file=sys.stderr)
+        return
+    by_key = {}
+    for r in rows:
+        d = by_key.setdefault((r["config"], r["mode"]), {})
+        if r["backend"]:
+            d["moe4j " + r["backend"]] = r["moe4j_tokens_per_s"]
+        if r["peer1_tokens_per_s"]:
+            d["PyTorch 1 thread"] = r["peer1_tokens_per_s"]
+        if r["peer2_tokens_per_s"]:
+            d["PyTorch 2 threads"] = r["peer2_tokens_per_s"]
+    groups = list(by_key.items())
+    series = ["moe4j " + b for b in backends] + ["PyTorch 1 thread", "PyTorch 2 threads"]
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.8 / len(series)
+    for i, s in enumerate(series):
+        xs = [j + i * width for j in range(len(groups))]
+        ys = [g[1].get(s, 0) for g in groups]
+        ax.bar(xs, ys, width, label=s)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(groups))])
+    ax.set_xticklabels([f"{c}\n{MODES[m]}" for (c, m), _ in groups], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("tokens/s (log scale)")
+    ax.set_title(f"moe4j vs PyTorch peer, {machine['date_utc'][:10]}, {machine['cores']} shared cores ({machine['cpu_model']})", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(folder, "chart.png"), dpi=110)
+
+
+if __name__ == "__main__":
+    main()
