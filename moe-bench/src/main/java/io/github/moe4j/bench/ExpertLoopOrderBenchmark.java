@@ -15,10 +15,10 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Evidence for a suggestion to the reference (not used by it): one SwiGLU expert applied row by
- * row in double, as the reference's {@code ExpertNetwork.forward} does, with its loop order
- * ({@link #referenceOrder}: the inner loop walks a column of W_in, W_gate and W_out, stride h or d)
- * and with the loops swapped ({@link #rowOrder}: the inner loop walks a row, stride 1). Both add
+ * The evidence behind the reference's loop order: one SwiGLU expert applied row by row in double,
+ * as {@code ExpertNetwork.forward} does, with the loop order it had first ({@link #referenceOrder}:
+ * the inner loop walks a column of W_in, W_gate and W_out, stride h or d) and with the loops swapped
+ * ({@link #rowOrder}: the inner loop walks a row, stride 1; what the reference does now). Both add
  * each output element's terms in the same order (bias, then increasing inner index), so they give
  * bit-identical results ({@link #check} fails the trial otherwise). Milliseconds per expert call
  * on {@code rows} rows.

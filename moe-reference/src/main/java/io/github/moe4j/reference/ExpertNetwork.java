@@ -36,20 +36,21 @@ public final class ExpertNetwork {
     public static Activations forward(ReferenceWeights w, Activation kind, int e, double[] x, int xOffset) {
         int d = w.d();
         int h = w.h();
+        // Each sum starts from its bias and adds its terms in increasing j (then i) order; the loops
+        // run along the weights' rows (stride 1), which changes no sum's order, only the memory walk.
         double[] a = new double[h];
         double[] b = kind.isGated() ? new double[h] : null;
         for (int i = 0; i < h; i++) {
-            double ai = w.bIn() == null ? 0 : w.bIn()[e * h + i];
-            double bi = 0;
-            for (int j = 0; j < d; j++) {
-                ai += x[xOffset + j] * w.wIn()[(e * d + j) * h + i];
+            a[i] = w.bIn() == null ? 0 : w.bIn()[e * h + i];
+        }
+        for (int j = 0; j < d; j++) {
+            double xj = x[xOffset + j];
+            int row = (e * d + j) * h;
+            for (int i = 0; i < h; i++) {
+                a[i] += xj * w.wIn()[row + i];
                 if (b != null) {
-                    bi += x[xOffset + j] * w.wGate()[(e * d + j) * h + i];
+                    b[i] += xj * w.wGate()[row + i];
                 }
-            }
-            a[i] = ai;
-            if (b != null) {
-                b[i] = bi;
             }
         }
         double[] hidden = new double[h];
@@ -58,11 +59,14 @@ public final class ExpertNetwork {
         }
         double[] out = new double[d];
         for (int j = 0; j < d; j++) {
-            double yj = w.bOut() == null ? 0 : w.bOut()[e * d + j];
-            for (int i = 0; i < h; i++) {
-                yj += hidden[i] * w.wOut()[(e * h + i) * d + j];
+            out[j] = w.bOut() == null ? 0 : w.bOut()[e * d + j];
+        }
+        for (int i = 0; i < h; i++) {
+            double hi = hidden[i];
+            int row = (e * h + i) * d;
+            for (int j = 0; j < d; j++) {
+                out[j] += hi * w.wOut()[row + j];
             }
-            out[j] = yj;
         }
         return new Activations(a, b, hidden, out);
     }

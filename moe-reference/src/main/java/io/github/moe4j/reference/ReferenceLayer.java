@@ -217,16 +217,21 @@ public final class ReferenceLayer implements MoeLayer {
         return new RouterOutput(routerInput, expertInput, z, p, keys, rawStd, sigma, eps, probInTopK, uniforms, real, jitter);
     }
 
-    /** \( a b + \mathit{bias} \) for a [rows, inner] times [inner, cols]; sums in increasing inner index. */
+    /**
+     * \( a b + \mathit{bias} \) for a [rows, inner] times [inner, cols]; each sum starts from its bias
+     * and adds in increasing inner index (the loops run along b's rows, which changes no sum's order).
+     */
     private static double[] matmul(double[] a, int rows, int inner, double[] b, int cols, double[] bias) {
         double[] c = new double[rows * cols];
         for (int r = 0; r < rows; r++) {
             for (int j = 0; j < cols; j++) {
-                double s = bias == null ? 0 : bias[j];
-                for (int i = 0; i < inner; i++) {
-                    s += a[r * inner + i] * b[i * cols + j];
+                c[r * cols + j] = bias == null ? 0 : bias[j];
+            }
+            for (int i = 0; i < inner; i++) {
+                double ari = a[r * inner + i];
+                for (int j = 0; j < cols; j++) {
+                    c[r * cols + j] += ari * b[i * cols + j];
                 }
-                c[r * cols + j] = s;
             }
         }
         return c;
