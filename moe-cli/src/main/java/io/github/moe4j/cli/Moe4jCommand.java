@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.util.Properties;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -35,8 +37,14 @@ public final class Moe4jCommand implements Runnable {
 
     /** Runs the command line and exits the JVM with its exit code. */
     public static void main(String[] args) {
+        // netlib logs its own probe for each BLAS it cannot load (e.g. the Vector API one, which needs
+        // --add-modules); the backend's device() already says which BLAS runs, so only its errors show.
+        NETLIB_LOG.setLevel(Level.SEVERE);
         System.exit(commandLine().execute(args));
     }
+
+    /** Held so the level set in {@link #main} is not lost with a collected logger. */
+    private static final Logger NETLIB_LOG = Logger.getLogger("dev.ludovic.netlib");
 
     /**
      * The command line with moe4j's error handling: a wrong option or value and a failing command
