@@ -100,7 +100,7 @@ class CapacityProperties {
     /** C per expert and group is min(T/G, max(min, round(cf·b·(T/G)/E))) for a factor, min(T/G, C) when fixed, and unlimited when dropless. */
     @Property(tries = 300)
     void capacityFollowsTheFormula(@ForAll("anyCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), ALL_CAPACITIES, 4);
         ReferenceCases.collectShape(c, true);
         Compare.exactly("capacity per expert and group", expectedCapacity(c), c.forward().plan().capacity(), c);
     }
@@ -108,7 +108,7 @@ class CapacityProperties {
     /** In every group each expert keeps at most C assignments, in slots 0..n−1 without gaps or repeats, and only selected choices have slots. */
     @Property(tries = 300)
     void everyExpertHoldsAtMostCapacityPerGroupInDistinctSlots(@ForAll("anyCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), ALL_CAPACITIES, 4);
         RoutingPlan plan = c.forward().plan();
         int m = c.choices();
         for (int g = 0; g < c.groups(); g++) {
@@ -150,7 +150,7 @@ class CapacityProperties {
     /** Raising a fixed capacity from C to C+1 changes no selection and drops nothing that was kept. */
     @Property(tries = 300)
     void keptSetForCIsContainedInKeptSetForCPlusOne(@ForAll("fixedCapacityCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.of(CapacityKind.FIXED), 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.of(CapacityKind.FIXED), 4);
         int cap = ((Capacity.Fixed) c.config().capacity()).perExpert();
         RoutingPlan small = c.forward().plan();
         RoutingPlan large = c.withCapacity(Capacity.fixed(cap + 1)).forward().plan();
@@ -175,7 +175,7 @@ class CapacityProperties {
     /** With C ≥ T/G (fixed, or a factor of 8 ≥ E) nothing is dropped: the routing equals the dropless one. */
     @Property(tries = 200)
     void nothingIsDroppedWhenCapacityCoversTheGroup(@ForAll("ampleCapacityCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, TOP_K, LIMITED, 10);
+        ReferenceCases.collectRouterAndCapacity(c, TOP_K, LIMITED, 4);
         RoutingPlan plan = c.forward().plan();
         RoutingPlan dropless = c.withCapacity(Capacity.dropless()).forward().plan();
         Compare.exactly("capacity", c.groupSize(), plan.capacity(), c);
@@ -240,7 +240,7 @@ class CapacityProperties {
     /** Per group and expert the kept assignments are the first C in priority order, in slots numbered in that order (GATE_VALUE: in token order). */
     @Property(tries = 500)
     void keptAssignmentsAreTheFirstCInPriorityOrder(@ForAll("topKCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 4);
         Statistics.label("priority").collect(c.config().priority());
         Statistics.label("priority").coverage(cov -> {
             for (Priority p : Priority.values()) {
@@ -279,7 +279,7 @@ class CapacityProperties {
     @Property(tries = 300)
     void keptPerExpertIsMinOfCapacityAndAssigned(@ForAll("topKCases") MoeCase c) {
         // "assigned" leaves out GShard's policy drops: it counts what the dropless run keeps.
-        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 4);
         Statistics.label("priority").collect(c.config().priority());
         RoutingPlan plan = c.forward().plan();
         RoutingPlan dropless = c.withCapacity(Capacity.dropless()).forward().plan();
@@ -309,7 +309,7 @@ class CapacityProperties {
     /** Expert choice: in every group each expert takes exactly min(C, eligible) tokens, those with the largest p_{t,e} (ties to the lower token), gated by p. */
     @Property(tries = 300)
     void expertChoiceGivesEveryExpertExactlyCTokens(@ForAll("expertChoiceCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(EXPERT_CHOICE), LIMITED, 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(EXPERT_CHOICE), LIMITED, 4);
         ReferenceCases.collectShape(c, false);
         ReferenceForward f = c.forward();
         RoutingPlan plan = f.plan();

@@ -59,7 +59,7 @@ class GatingProperties {
     /** Each routed token selects k distinct experts with the k largest keys, best first, ties to the lower index; unrouted tokens select none. */
     @Property(tries = 500)
     void selectionIsTheKLargestKeysWithTiesToTheLowerIndex(@ForAll("topKCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 4);
         ReferenceCases.collectShape(c, true);
         ReferenceForward f = c.forward();
         int k = c.k();
@@ -101,7 +101,7 @@ class GatingProperties {
     /** RENORMALIZE (and noisy top-k) gates before capacity are the softmax over the selected keys: each in [0, 1], the first ≥ 1/k, summing to 1. */
     @Property(tries = 300)
     void renormalizedGatesSumToOneBeforeCapacity(@ForAll("renormalizedCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 4);
         ReferenceForward f = c.forward();
         int k = c.k();
         for (int t = 0; t < c.tokens(); t++) {
@@ -123,7 +123,7 @@ class GatingProperties {
     /** NONE gates are the router probabilities p of the selected experts, unchanged, and a token's gates sum to at most 1. */
     @Property(tries = 200)
     void noneGatesEqualTheRouterProbabilities(@ForAll("unnormalizedCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(TOKEN_CHOICE), ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(TOKEN_CHOICE), ALL_CAPACITIES, 4);
         ReferenceForward f = c.forward();
         int k = c.k();
         int e = c.experts();
@@ -147,7 +147,7 @@ class GatingProperties {
     /** After capacity a dropped gate is exactly 0 and a kept one keeps its gate, renormalised over the kept for RENORMALIZE with AFTER_CAPACITY. */
     @Property(tries = 400)
     void gatesAfterCapacityFollowTheRenormalisationTiming(@ForAll("topKCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, TOP_K, ALL_CAPACITIES, 4);
         boolean after = c.config().router() instanceof TokenChoiceRouterConfig tc && tc.gates() == GateNormalization.RENORMALIZE
                 && tc.renormTiming() == RenormTiming.AFTER_CAPACITY;
         Statistics.label("renormalised after capacity").collect(after);

@@ -48,7 +48,7 @@ class LayerProperties {
     /** y_t is the sum over t's kept assignments of gate · f_e(x_t), f_e recomputed, and exactly 0 for a token with nothing kept. */
     @Property(tries = 500)
     void outputIsTheGateWeightedSumOfKeptExperts(@ForAll("anyCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 4);
         ReferenceCases.collectShape(c, true);
         ReferenceForward f = c.forward();
         ReferenceWeights w = c.weights();
@@ -100,7 +100,7 @@ class LayerProperties {
     /** With k = E and no capacity limit the output is the dense mixture y_t = Σ_e softmax(z_t)_e f_e(x_t) (NONE and RENORMALIZE alike). */
     @Property(tries = 200)
     void allExpertsDroplessOutputIsTheDenseMixture(@ForAll("allExpertsCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(TOKEN_CHOICE, NOISY_TOP_K), EnumSet.of(CapacityKind.DROPLESS), 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(TOKEN_CHOICE, NOISY_TOP_K), EnumSet.of(CapacityKind.DROPLESS), 4);
         if (c.config().router() instanceof TokenChoiceRouterConfig tc) {
             Statistics.label("gates").collect(tc.gates());
         }
@@ -162,7 +162,7 @@ class LayerProperties {
         if (c.config().router() instanceof TokenChoiceRouterConfig tc && tc.jitter() > 0) {
             c = c.withMode(Mode.INFERENCE); // jitter is drawn per feature, and the extra feature would move it
         }
-        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 4);
         int t0 = c.tokens();
         int d = c.d();
         int h = c.config().hiddenDim();
@@ -297,7 +297,7 @@ class LayerProperties {
     void relabellingExpertsRelabelsRoutingAndKeepsOutputAndLosses(@ForAll("relabelledCases") Relabelled r) {
         // Router columns, noise-router columns, the logit noise, biases and expert weights move together.
         MoeCase c = r.c();
-        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 4);
         int[] perm = r.perm().stream().mapToInt(Integer::intValue).toArray();
         int e = c.experts();
         int m = c.choices();
@@ -371,7 +371,7 @@ class LayerProperties {
     void droplessOutputIsPermutationEquivariant(@ForAll("droplessPermutedCases") Permuted p) {
         // Each token keeps its own noise and padding flag; every token is computed on its own.
         MoeCase c = p.c();
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(TOKEN_CHOICE, NOISY_TOP_K), EnumSet.of(CapacityKind.DROPLESS), 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(TOKEN_CHOICE, NOISY_TOP_K), EnumSet.of(CapacityKind.DROPLESS), 4);
         int[] order = p.order().stream().mapToInt(Integer::intValue).toArray();
         int[] identity = IntStream.range(0, c.tokens()).toArray();
         ReferenceForward base = c.forwardRows(identity, c.groups());
@@ -428,7 +428,7 @@ class LayerProperties {
     /** Routing G groups in one call equals G separate calls: the same routing, gates and output bit for bit, and the mean of their losses. */
     @Property(tries = 300)
     void groupsAreRoutedLikeSeparateCalls(@ForAll("anyCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 4);
         Statistics.label("groups").collect(c.groups() == 1 ? "G=1" : "G>1");
         Statistics.label("groups").coverage(cov -> cov.check("G>1").percentage(p -> p >= 25));
         ReferenceForward whole = c.forward();
@@ -466,7 +466,7 @@ class LayerProperties {
     /** forwardWithRouting on a forward's own routing reproduces its plan, gates, output and losses. */
     @Property(tries = 150)
     void forwardWithItsOwnRoutingReproducesTheForward(@ForAll("anyCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 10);
+        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, ALL_CAPACITIES, 4);
         ReferenceForward f = c.forward();
         ReferenceForward again = c.layer().forwardWithRouting(c.input(), c.tokens(), f.routing(), c.options());
         Compare.exactly("selection", f.plan().selected(), again.plan().selected(), c);
@@ -521,7 +521,7 @@ class LayerProperties {
     /** Capacity 0 drops everything: every slot is −1, every gate and every output value exactly 0. */
     @Property(tries = 100)
     void zeroCapacityDropsEverything(@ForAll("zeroCapacityCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, EnumSet.of(CapacityKind.FIXED), 10);
+        ReferenceCases.collectRouterAndCapacity(c, ALL_ROUTERS, EnumSet.of(CapacityKind.FIXED), 4);
         ReferenceForward f = c.forward();
         int[] none = new int[f.plan().slot().length];
         Arrays.fill(none, -1);

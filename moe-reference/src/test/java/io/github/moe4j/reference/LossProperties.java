@@ -64,7 +64,7 @@ class LossProperties {
         // it is not the smooth estimator, which NoisyTopKProperties checks). In inference the logits and the
         // selection are recomputed here too; in training they are the reference's (jitter and noise are
         // checked elsewhere).
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.allOf(CapacityKind.class), 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.allOf(CapacityKind.class), 4);
         ReferenceCases.collectShape(c, true);
         ReferenceForward f = c.forward();
         ReferenceWeights w = c.weights();

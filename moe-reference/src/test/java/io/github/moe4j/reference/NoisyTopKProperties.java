@@ -70,7 +70,7 @@ class NoisyTopKProperties {
     @Property(tries = 200)
     void smoothLoadIsTheSumOfNormalCdfsAtTheThreshold(@ForAll("smoothLoadCases") MoeCase c) {
         // thr_{t,i} is the (k+1)-th largest H_t if i is in the top k of H_t, else the k-th.
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(NOISY_TOP_K), EnumSet.allOf(CapacityKind.class), 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.of(NOISY_TOP_K), EnumSet.allOf(CapacityKind.class), 4);
         ReferenceForward f = c.forward();
         int e = c.experts();
         int k = c.k();

@@ -42,7 +42,7 @@ class PaddingProperties {
     /** ROUTED: the mask changes no routing or output, and the losses are those of a call with only the real tokens. */
     @Property(tries = 200)
     void routedPaddingChangesOnlyTheLosses(@ForAll("routedPaddingCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.allOf(CapacityKind.class), 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.allOf(CapacityKind.class), 4);
         labelPadding(c);
         ReferenceForward masked = c.forward();
         ReferenceForward unmasked = c.withPadding(null).forward();
@@ -77,7 +77,7 @@ class PaddingProperties {
     /** NOT_ROUTED: padding chooses nothing and outputs exactly 0, and the real tokens route and compute as in a call without the padding. */
     @Property(tries = 200)
     void unroutedPaddingOutputsZeroAndTakesNoCapacity(@ForAll("unroutedPaddingCases") MoeCase c) {
-        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.of(CapacityKind.FIXED), 10);
+        ReferenceCases.collectRouterAndCapacity(c, EnumSet.allOf(RouterKind.class), EnumSet.of(CapacityKind.FIXED), 4);
         labelPadding(c);
         ReferenceForward masked = c.forward();
         int[] real = realRows(c);
