@@ -254,7 +254,7 @@ final class ReferenceCases {
      * the edge cases occur: T = 0 at all and T = 1 in at least 2% of the tries (generated at 1/13 and
      * 2/13), and, when {@code topK}, E = 1 and k = E in at least 1% and 2% (about 1/6 and 1/3 of top-k
      * cases). The floors are far below the generated shares, so a correct generator fails them with
-     * probability below 1e-6 at 150 tries; a missing edge case fails them.
+     * probability below 1e-5 at 150 tries (T = 0 absent: 6e-6); a missing edge case fails them.
      */
     static void collectShape(MoeCase c, boolean topK) {
         int k = c.k();
