@@ -1,16 +1,10 @@
 package io.github.moe4j.cuda;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.github.moe4j.api.Availability;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeWeights;
 import io.github.moe4j.api.Tensor;
 import java.util.Set;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -20,30 +14,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * with the probe's reason, where CUDA is unavailable: until this runs on a GPU, the JCuda backward is
  * unverified.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class CudaGpuBackwardTest {
-    private Availability availability;
-    private CudaBackend backend;
-
-    @BeforeAll
-    void open() {
-        availability = new CudaBackendProvider().availability();
-        if (availability.available()) {
-            backend = (CudaBackend) new CudaBackendProvider().open();
-        }
-    }
-
-    @BeforeEach
-    void requireCuda() {
-        assumeTrue(availability.available(), () -> "skipped: no CUDA here: " + availability.reason());
-    }
-
-    @AfterAll
-    void close() {
-        if (backend != null) {
-            backend.close();
-        }
-    }
+class CudaGpuBackwardTest extends CudaGpuBackendTest {
 
     /** Each case's gradients agree with the reference on the GPU as on PoCL. */
     @ParameterizedTest(name = "{0}")

@@ -21,11 +21,7 @@ import io.github.moe4j.api.Tensor;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
 import java.util.EnumSet;
 import java.util.Set;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -35,27 +31,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * configurations as the forward test, freezing, determinism, misuse, and proof that the check
  * fails a backward that is slightly wrong.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PoclBackwardTest {
-    private CudaBackend backend;
-
-    @BeforeAll
-    void open() {
-        backend = PoclSupport.openBackend();
-    }
-
-    @BeforeEach
-    void requireOpenCl() {
-        PoclSupport.assumeOpen(backend);
-    }
-
-    @AfterAll
-    void close() {
-        if (backend != null) {
-            backend.close();
-            assertEquals(0, backend.runtime().liveAllocations(), "device allocations left after close");
-        }
-    }
+class PoclBackwardTest extends PoclBackendTest {
 
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> cases() {
         return PoclForwardTest.cases();

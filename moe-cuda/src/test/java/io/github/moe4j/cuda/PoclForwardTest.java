@@ -24,11 +24,7 @@ import io.github.moe4j.api.Tensor;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -37,27 +33,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The CUDA backend's kernels and orchestration on an OpenCL device (PoCL in CI) through the JOCL
  * test runtime, judged against {@code ReferenceLayer} by {@link ForwardAgreement}.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PoclForwardTest {
-    private CudaBackend backend;
-
-    @BeforeAll
-    void open() {
-        backend = PoclSupport.openBackend();
-    }
-
-    @BeforeEach
-    void requireOpenCl() {
-        PoclSupport.assumeOpen(backend);
-    }
-
-    @AfterAll
-    void close() {
-        if (backend != null) {
-            backend.close();
-            assertEquals(0, backend.runtime().liveAllocations(), "device allocations left after close");
-        }
-    }
+class PoclForwardTest extends PoclBackendTest {
 
     static Tensor randomInput(int tokens, int d, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);

@@ -18,11 +18,7 @@ import io.github.moe4j.api.Tensor;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
 import java.util.Set;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -30,25 +26,10 @@ import org.junit.jupiter.params.provider.CsvSource;
  * The portable GEMM against a naive double product; what the backend declines; and proof that
  * {@link ForwardAgreement} fails a backend that is subtly wrong. On the JOCL test runtime.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class PoclKernelsTest {
-    private CudaBackend backend;
-
-    @BeforeAll
-    void open() {
-        backend = PoclSupport.openBackend();
-    }
-
-    @BeforeEach
-    void requireOpenCl() {
-        PoclSupport.assumeOpen(backend);
-    }
-
-    @AfterAll
-    void close() {
-        if (backend != null) {
-            backend.close();
-        }
+class PoclKernelsTest extends PoclBackendTest {
+    @Override
+    boolean checksAllocationsOnClose() {
+        return false;
     }
 
     /**
