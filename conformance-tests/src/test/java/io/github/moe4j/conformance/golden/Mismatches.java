@@ -50,6 +50,16 @@ final class Mismatches {
         }
     }
 
+    /** A stored tensor of the case against {@code got}, at the case's own tolerance. */
+    void stored(io.github.moe4j.conformance.GoldenCase c, String name, double[] got) {
+        close(name, c.shape(name), c.tensor(name), got, c.rtol(), c.atol());
+    }
+
+    /** A stored routing tensor of the case against {@code got}, exactly. */
+    void storedExactly(io.github.moe4j.conformance.GoldenCase c, String name, double[] got) {
+        exact(name, c.shape(name), c.tensor(name), got);
+    }
+
     /** Exact equality, for routing decisions stored as float64. */
     void exact(String name, int[] shape, double[] want, double[] got) {
         checkedTensors++;

@@ -80,8 +80,8 @@ class ReferenceGoldenCasesTest {
         RoutingPlan plan = f.plan();
         double rtol = c.rtol();
         double atol = c.atol();
-        m.close("router_logits", c.shape("router_logits"), c.tensor("router_logits"), f.router().logits(), rtol, atol);
-        m.close("router_probs_all", c.shape("router_probs_all"), c.tensor("router_probs_all"), f.router().probs(), rtol, atol);
+        m.stored(c, "router_logits", f.router().logits());
+        m.stored(c, "router_probs_all", f.router().probs());
         double[] top1 = new double[t];
         double[] kept = new double[t];
         double[] oneHotAfter = new double[t * e];
@@ -94,12 +94,12 @@ class ReferenceGoldenCasesTest {
             }
             gateTop1[i] = plan.gateBeforeCapacity()[i];
         }
-        m.exact("top1_expert", c.shape("top1_expert"), c.tensor("top1_expert"), top1);
-        m.exact("expert_index", c.shape("expert_index"), c.tensor("expert_index"), oneHotAfter);
-        m.exact("kept_mask", c.shape("kept_mask"), c.tensor("kept_mask"), kept);
-        m.close("router_prob_top1", c.shape("router_prob_top1"), c.tensor("router_prob_top1"), gateTop1, rtol, atol);
-        m.exact("top1_demand_per_expert", c.shape("top1_demand_per_expert"), c.tensor("top1_demand_per_expert"), toDouble(plan.load()));
-        m.close("out", c.shape("out"), c.tensor("out"), f.y(), rtol, atol);
+        m.storedExactly(c, "top1_expert", top1);
+        m.storedExactly(c, "expert_index", oneHotAfter);
+        m.storedExactly(c, "kept_mask", kept);
+        m.stored(c, "router_prob_top1", gateTop1);
+        m.storedExactly(c, "top1_demand_per_expert", toDouble(plan.load()));
+        m.stored(c, "out", f.y());
         m.close("z_loss", new int[] {1}, c.tensor("z_loss"), new double[] {f.losses().z()}, rtol, atol);
         m.close("aux_loss", new int[] {1}, c.tensor("aux_loss"), new double[] {f.losses().aux()}, rtol, atol);
         m.close("aux_loss_v4_convention", new int[] {1}, c.tensor("aux_loss_v4_convention"),
@@ -109,12 +109,12 @@ class ReferenceGoldenCasesTest {
 
         ReferenceLayer layer = f.layer();
         ReferenceGradients g = layer.backward(f, c.tensor("dY"), NONE_FROZEN);
-        m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
-        m.close("grad_router_weight", c.shape("grad_router_weight"), c.tensor("grad_router_weight"), transpose(g.router(), d, e), rtol, atol);
-        m.close("grad_wi", c.shape("grad_wi"), c.tensor("grad_wi"), transposeEach(g.wIn(), e, d, h), rtol, atol);
-        m.close("grad_wo", c.shape("grad_wo"), c.tensor("grad_wo"), transposeEach(g.wOut(), e, h, d), rtol, atol);
+        m.stored(c, "grad_x", g.input());
+        m.stored(c, "grad_router_weight", transpose(g.router(), d, e));
+        m.stored(c, "grad_wi", transposeEach(g.wIn(), e, d, h));
+        m.stored(c, "grad_wo", transposeEach(g.wOut(), e, h, d));
         if (c.has("grad_router_bias")) {
-            m.close("grad_router_bias", c.shape("grad_router_bias"), c.tensor("grad_router_bias"), g.routerBias(), rtol, atol);
+            m.stored(c, "grad_router_bias", g.routerBias());
         }
         for (LossTerm term : new LossTerm[] {LossTerm.AUX, LossTerm.Z}) {
             String name = term == LossTerm.AUX ? "aux" : "z";
@@ -166,24 +166,24 @@ class ReferenceGoldenCasesTest {
         ReferenceForward f = run(setup);
         double rtol = c.rtol();
         double atol = c.atol();
-        m.close("router_logits", c.shape("router_logits"), c.tensor("router_logits"), f.router().logits(), rtol, atol);
-        m.exact("selected_experts", c.shape("selected_experts"), c.tensor("selected_experts"), toDouble(f.plan().selected()));
-        m.close("routing_weights", c.shape("routing_weights"), c.tensor("routing_weights"), f.plan().gate(), rtol, atol);
-        m.exact("tokens_per_expert", c.shape("tokens_per_expert"), c.tensor("tokens_per_expert"), toDouble(f.plan().load()));
-        m.close("out", c.shape("out"), c.tensor("out"), f.y(), rtol, atol);
+        m.stored(c, "router_logits", f.router().logits());
+        m.storedExactly(c, "selected_experts", toDouble(f.plan().selected()));
+        m.stored(c, "routing_weights", f.plan().gate());
+        m.storedExactly(c, "tokens_per_expert", toDouble(f.plan().load()));
+        m.stored(c, "out", f.y());
         m.close("aux_loss", new int[] {1}, c.tensor("aux_loss"), new double[] {f.losses().aux()}, rtol, atol);
         m.close("loss_total", new int[] {1}, c.tensor("loss_total"),
                 new double[] {dot(f.y(), c.tensor("dY")) + f.losses().total()}, rtol, atol);
 
         ReferenceGradients g = f.layer().backward(f, c.tensor("dY"), NONE_FROZEN);
-        m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
-        m.close("grad_router_weight", c.shape("grad_router_weight"), c.tensor("grad_router_weight"), transpose(g.router(), d, e), rtol, atol);
-        m.close("grad_w1", c.shape("grad_w1"), c.tensor("grad_w1"), transposeEach(g.wIn(), e, d, h), rtol, atol);
-        m.close("grad_w3", c.shape("grad_w3"), c.tensor("grad_w3"), transposeEach(g.wGate(), e, d, h), rtol, atol);
-        m.close("grad_w2", c.shape("grad_w2"), c.tensor("grad_w2"), transposeEach(g.wOut(), e, h, d), rtol, atol);
+        m.stored(c, "grad_x", g.input());
+        m.stored(c, "grad_router_weight", transpose(g.router(), d, e));
+        m.stored(c, "grad_w1", transposeEach(g.wIn(), e, d, h));
+        m.stored(c, "grad_w3", transposeEach(g.wGate(), e, d, h));
+        m.stored(c, "grad_w2", transposeEach(g.wOut(), e, h, d));
         ReferenceGradients aux = f.layer().lossGradients(f, LossTerm.AUX, NONE_FROZEN);
-        m.close("grad_aux_x", c.shape("grad_aux_x"), c.tensor("grad_aux_x"), aux.input(), rtol, atol);
-        m.close("grad_aux_router_weight", c.shape("grad_aux_router_weight"), c.tensor("grad_aux_router_weight"), transpose(aux.router(), d, e), rtol, atol);
+        m.stored(c, "grad_aux_x", aux.input());
+        m.stored(c, "grad_aux_router_weight", transpose(aux.router(), d, e));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -201,10 +201,10 @@ class ReferenceGoldenCasesTest {
         int cap = plan.capacity();
         double rtol = c.rtol();
         double atol = c.atol();
-        m.close("logits", c.shape("logits"), c.tensor("logits"), f.router().logits(), rtol, atol);
+        m.stored(c, "logits", f.router().logits());
         m.exact("capacity", new int[] {1}, c.tensor("capacity"), new double[] {cap});
         m.close("l_aux", new int[] {1}, c.tensor("l_aux"), new double[] {f.losses().aux()}, rtol, atol);
-        m.exact("exp_counts", c.shape("exp_counts"), c.tensor("exp_counts"), toDouble(plan.load()));
+        m.storedExactly(c, "exp_counts", toDouble(plan.load()));
         double[] combine = new double[t * e * cap];
         double[] dispatch = new double[t * e * cap];
         double[] routeExpert = new double[k * t];
@@ -239,31 +239,31 @@ class ReferenceGoldenCasesTest {
             }
             fullyDropped[i] = anyKept ? 0 : 1;
         }
-        m.close("combine_weights", c.shape("combine_weights"), c.tensor("combine_weights"), combine, rtol, atol);
-        m.exact("dispatch_mask", c.shape("dispatch_mask"), c.tensor("dispatch_mask"), dispatch);
-        m.exact("route_expert", c.shape("route_expert"), c.tensor("route_expert"), routeExpert);
-        m.exact("route_slot", c.shape("route_slot"), c.tensor("route_slot"), routeSlot);
-        m.close("route_gate", c.shape("route_gate"), c.tensor("route_gate"), routeGate, rtol, atol);
-        m.exact("chosen_mask", c.shape("chosen_mask"), c.tensor("chosen_mask"), chosen);
-        m.exact("kept_mask", c.shape("kept_mask"), c.tensor("kept_mask"), keptMask);
-        m.exact("dropped_assignment_mask", c.shape("dropped_assignment_mask"), c.tensor("dropped_assignment_mask"), dropped);
-        m.exact("fully_dropped_token_mask", c.shape("fully_dropped_token_mask"), c.tensor("fully_dropped_token_mask"), fullyDropped);
-        m.exact("slot_index", c.shape("slot_index"), c.tensor("slot_index"), slotIndex);
-        m.close("gate_values", c.shape("gate_values"), c.tensor("gate_values"), gateValues, rtol, atol);
-        m.close("out", c.shape("out"), c.tensor("out"), f.y(), rtol, atol);
+        m.stored(c, "combine_weights", combine);
+        m.storedExactly(c, "dispatch_mask", dispatch);
+        m.storedExactly(c, "route_expert", routeExpert);
+        m.storedExactly(c, "route_slot", routeSlot);
+        m.stored(c, "route_gate", routeGate);
+        m.storedExactly(c, "chosen_mask", chosen);
+        m.storedExactly(c, "kept_mask", keptMask);
+        m.storedExactly(c, "dropped_assignment_mask", dropped);
+        m.storedExactly(c, "fully_dropped_token_mask", fullyDropped);
+        m.storedExactly(c, "slot_index", slotIndex);
+        m.stored(c, "gate_values", gateValues);
+        m.stored(c, "out", f.y());
         m.close("loss_total", new int[] {1}, c.tensor("loss_total"),
                 new double[] {dot(f.y(), c.tensor("dY")) + f.losses().total()}, rtol, atol);
 
         ReferenceGradients g = f.layer().backward(f, c.tensor("dY"), NONE_FROZEN);
-        m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
-        m.close("grad_wg", c.shape("grad_wg"), c.tensor("grad_wg"), transpose(g.router(), d, e), rtol, atol);
-        m.close("grad_expert_w1", c.shape("grad_expert_w1"), c.tensor("grad_expert_w1"), transposeEach(g.wIn(), e, d, h), rtol, atol);
-        m.close("grad_expert_b1", c.shape("grad_expert_b1"), c.tensor("grad_expert_b1"), g.bIn(), rtol, atol);
-        m.close("grad_expert_w2", c.shape("grad_expert_w2"), c.tensor("grad_expert_w2"), transposeEach(g.wOut(), e, h, d), rtol, atol);
-        m.close("grad_expert_b2", c.shape("grad_expert_b2"), c.tensor("grad_expert_b2"), g.bOut(), rtol, atol);
+        m.stored(c, "grad_x", g.input());
+        m.stored(c, "grad_wg", transpose(g.router(), d, e));
+        m.stored(c, "grad_expert_w1", transposeEach(g.wIn(), e, d, h));
+        m.stored(c, "grad_expert_b1", g.bIn());
+        m.stored(c, "grad_expert_w2", transposeEach(g.wOut(), e, h, d));
+        m.stored(c, "grad_expert_b2", g.bOut());
         ReferenceGradients aux = f.layer().lossGradients(f, LossTerm.AUX, NONE_FROZEN);
-        m.close("grad_aux_x", c.shape("grad_aux_x"), c.tensor("grad_aux_x"), aux.input(), rtol, atol);
-        m.close("grad_aux_wg", c.shape("grad_aux_wg"), c.tensor("grad_aux_wg"), transpose(aux.router(), d, e), rtol, atol);
+        m.stored(c, "grad_aux_x", aux.input());
+        m.stored(c, "grad_aux_wg", transpose(aux.router(), d, e));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -287,9 +287,9 @@ class ReferenceGoldenCasesTest {
                 gates[i * e + f.plan().selected()[i * k + j]] = f.plan().gate()[i * k + j];
             }
         }
-        m.close("gates", c.shape("gates"), c.tensor("gates"), gates, rtol, atol);
-        m.close("importance", c.shape("importance"), c.tensor("importance"), f.importance(), rtol, atol);
-        m.close("load", c.shape("load"), c.tensor("load"), f.loadVector(), rtol, atol);
+        m.stored(c, "gates", gates);
+        m.stored(c, "importance", f.importance());
+        m.stored(c, "load", f.loadVector());
         m.close("cv_squared_importance", new int[] {1}, c.tensor("cv_squared_importance"), new double[] {f.losses().importance()}, rtol, atol);
         m.close("cv_squared_load", new int[] {1}, c.tensor("cv_squared_load"), new double[] {f.losses().load()}, rtol, atol);
         m.close("aux_loss", new int[] {1}, c.tensor("aux_loss"), new double[] {f.losses().total()}, rtol, atol);
@@ -305,16 +305,16 @@ class ReferenceGoldenCasesTest {
             }
         }
         ReferenceGradients g = f.layer().backwardFromGates(f, dGate, NONE_FROZEN);
-        m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
-        m.close("grad_w_gate", c.shape("grad_w_gate"), c.tensor("grad_w_gate"), g.router(), rtol, atol);
+        m.stored(c, "grad_x", g.input());
+        m.stored(c, "grad_w_gate", g.router());
         if (c.has("grad_w_noise")) {
-            m.close("grad_w_noise", c.shape("grad_w_noise"), c.tensor("grad_w_noise"), g.noiseRouter(), rtol, atol);
+            m.stored(c, "grad_w_noise", g.noiseRouter());
         }
         // aux_loss = loss_coef * (cv²(importance) + cv²(load)), each term's gradient taken alone
         ReferenceGradients imp = f.layer().lossGradients(f, LossTerm.IMPORTANCE, NONE_FROZEN);
         ReferenceGradients load = f.layer().lossGradients(f, LossTerm.LOAD, NONE_FROZEN);
-        m.close("grad_aux_x", c.shape("grad_aux_x"), c.tensor("grad_aux_x"), weightedSum(coef, imp.input(), load.input()), rtol, atol);
-        m.close("grad_aux_w_gate", c.shape("grad_aux_w_gate"), c.tensor("grad_aux_w_gate"), weightedSum(coef, imp.router(), load.router()), rtol, atol);
+        m.stored(c, "grad_aux_x", weightedSum(coef, imp.input(), load.input()));
+        m.stored(c, "grad_aux_w_gate", weightedSum(coef, imp.router(), load.router()));
         if (c.has("grad_aux_w_noise")) {
             m.close("grad_aux_w_noise", c.shape("grad_aux_w_noise"), c.tensor("grad_aux_w_noise"),
                     weightedSum(coef, imp.noiseRouter(), load.noiseRouter()), rtol, atol);
@@ -346,8 +346,8 @@ class ReferenceGoldenCasesTest {
         double rtol = c.rtol();
         double atol = c.atol();
         m.exact("capacity", new int[] {1}, new double[] {cap}, new double[] {plan.capacity()});
-        m.close("router_logits", c.shape("router_logits"), c.tensor("router_logits"), f.router().logits(), rtol, atol);
-        m.close("router_probs", c.shape("router_probs"), c.tensor("router_probs"), f.router().probs(), rtol, atol);
+        m.stored(c, "router_logits", f.router().logits());
+        m.stored(c, "router_probs", f.router().probs());
         double[] dispatch = new double[t * e * cap];
         double[] combine = new double[t * e * cap];
         double[] chosen = new double[t * e];
@@ -369,16 +369,16 @@ class ReferenceGoldenCasesTest {
                 }
             }
         }
-        m.exact("dispatch_mask", c.shape("dispatch_mask"), c.tensor("dispatch_mask"), dispatch);
-        m.close("combine_array", c.shape("combine_array"), c.tensor("combine_array"), combine, rtol, atol);
+        m.storedExactly(c, "dispatch_mask", dispatch);
+        m.stored(c, "combine_array", combine);
         if (c.has("chosen_mask")) {
-            m.exact("chosen_mask", c.shape("chosen_mask"), c.tensor("chosen_mask"), chosen);
+            m.storedExactly(c, "chosen_mask", chosen);
         }
         if (c.has("kept_mask")) {
-            m.exact("kept_mask", c.shape("kept_mask"), c.tensor("kept_mask"), kept);
+            m.storedExactly(c, "kept_mask", kept);
         }
         if (c.has("experts_per_token")) {
-            m.exact("experts_per_token", c.shape("experts_per_token"), c.tensor("experts_per_token"), expertsPerToken);
+            m.storedExactly(c, "experts_per_token", expertsPerToken);
         }
         // flaxformer reduces both losses in float32 whatever the input dtype: _router_z_loss ends in
         // jnp.sum(z_loss, dtype=jnp.float32) and _load_balancing_loss takes jnp.mean(..., dtype=jnp.float32).
@@ -416,9 +416,9 @@ class ReferenceGoldenCasesTest {
         ReferenceForward f2 = layer.forward(setup.exactInput(), t, setup.options());
         ReferenceGradients g = layer.backwardFromGates(f2, dGate, NONE_FROZEN);
         if (expertChoice) {
-            m.close("grad_x", c.shape("grad_x"), c.tensor("grad_x"), g.input(), rtol, atol);
-            m.close("grad_router_kernel", c.shape("grad_router_kernel"), c.tensor("grad_router_kernel"), g.router(), rtol, atol);
-            m.close("grad_router_bias", c.shape("grad_router_bias"), c.tensor("grad_router_bias"), g.routerBias(), rtol, atol);
+            m.stored(c, "grad_x", g.input());
+            m.stored(c, "grad_router_kernel", g.router());
+            m.stored(c, "grad_router_bias", g.routerBias());
             return;
         }
         // _load_balancing_loss also runs backward in float32 (jnp.mean(..., dtype=jnp.float32)): its
