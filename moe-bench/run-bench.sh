@@ -7,17 +7,22 @@
 # results folder.
 #
 # Usage (from anywhere):
-#   moe-bench/run-bench.sh [--backends reference,opencl] [--configs S,W,Switch,M] [--modes fwd,fwdbwd]
+#   moe-bench/run-bench.sh [--backends reference,opencl,cpu] [--configs S,W,Switch,M,L] [--modes fwd,fwdbwd]
+#                          [--cpu-threads 1,2]
 #                          [--peer-configs S,W,Switch,M,L] [--exclude backend:config[:mode],...]
 #                          [--heavy-gflop 4] [--no-stages] [--no-scaling] [--quick] [--skip-build] [--out DIR]
 #
 #   --backends      backend names (ServiceLoader providers); one that is missing, unavailable or
 #                   does not support a case is skipped with its reason (BenchPlan)
 #   --configs       configurations for moe4j (S, M, L, W, Switch; see BenchConfigs)
+#   --cpu-threads   pool sizes to measure the cpu backend with (JMH parameter "threads"); each is
+#                   compared with the peer at the same number of threads. Every JMH fork runs with
+#                   OPENBLAS_NUM_THREADS=1: the cpu backend runs one single-threaded GEMM per pool thread
 #   --peer-configs  configurations for the peer (default: --configs plus L)
 #   --exclude       cases not to run, e.g. opencl:W:fwdbwd or reference:L (all modes); the default
 #                   keeps a full run near 20 minutes on a 2-core machine
-#   --heavy-gflop   a case whose expert GFLOP per call exceeds this is measured with one call (single
+#   --heavy-gflop   a case of a slow backend (reference, opencl) whose expert GFLOP per call exceeds this
+#                   is measured with one call (single
 #                   shot; no warm-up for the reference, one untimed call first for other backends, which
 #                   compile kernels on their first call), as the reference and OpenCL take tens of
 #                   seconds per call there; lighter
@@ -37,12 +42,14 @@ ROOT="$(cd "$HERE/.." && pwd)"
 PY=/usr/bin/python3
 JAR="$HERE/target/benchmarks.jar"
 
-BACKENDS="reference,opencl"
-CONFIGS="S,W,Switch,M"
+BACKENDS="reference,opencl,cpu"
+CONFIGS="S,W,Switch,M,L"
+CPU_THREADS="1,2"
 MODES="fwd,fwdbwd"
 PEER_CONFIGS=""
 EXCLUDE="reference:L,opencl:M,opencl:L,opencl:W,opencl:Switch:fwdbwd"
 HEAVY_GFLOP=4
+SLOW_BACKENDS="reference,opencl"   # seconds per call: --heavy-gflop applies to them only
 STAGES=1
 SCALING=1
 QUICK=0
@@ -54,6 +61,7 @@ while [[ $# -gt 0 ]]; do
     --backends) BACKENDS="$2"; shift 2 ;;
     --configs) CONFIGS="$2"; shift 2 ;;
     --modes) MODES="$2"; shift 2 ;;
+    --cpu-threads) CPU_THREADS="$2"; shift 2 ;;
     --peer-configs) PEER_CONFIGS="$2"; shift 2 ;;
     --exclude) EXCLUDE="$2"; shift 2 ;;
     --heavy-gflop) HEAVY_GFLOP="$2"; shift 2 ;;
@@ -134,7 +142,7 @@ runs() {  # backend config mode -> exit 0 if the plan says it runs
 jmh() {  # name, then JMH arguments
   local name="$1"; shift
   say "JMH $name: $*"
-  if ! java -Djmh.ignoreLock=true -jar "$JAR" "$@" ${JMH_EXTRA:-} -rf json -rff "$OUT/jmh-$name.json" >"$OUT/jmh-$name.log" 2>&1; then
+  if ! OPENBLAS_NUM_THREADS=1 java -Djmh.ignoreLock=true -jar "$JAR" "$@" ${JMH_EXTRA:-} -rf json -rff "$OUT/jmh-$name.json" >"$OUT/jmh-$name.log" 2>&1; then
     say "  FAILED (see jmh-$name.log)"; tail -5 "$OUT/jmh-$name.log" | tee -a "$LOG"
     return 0
   fi
@@ -162,21 +170,22 @@ for b in "${BL[@]}"; do
       fi
       gf=$(plan_field "$c" "${m}_gflop")
       method=$([[ $m == fwd ]] && echo forward || echo forwardBackward)
-      if $PY -c "import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)" "$gf" "$HEAVY_GFLOP"; then
+      if [[ ",$SLOW_BACKENDS," == *",$b,"* ]] && $PY -c "import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)" "$gf" "$HEAVY_GFLOP"; then
         opts=("${HEAVY[@]}")
         # a device backend compiles its kernels on the first call: give it one untimed call first
         if [[ $QUICK == 0 && $b != reference ]]; then opts+=(-wi 1); elif [[ $QUICK == 0 ]]; then opts+=(-wi 0); fi
       else
         opts=("${LIGHT[@]}")
       fi
-      jmh "layer-$b-$c-$m" "io.github.moe4j.bench.LayerBenchmark.${method}\$" -p backend="$b" -p config="$c" "${opts[@]}"
+      threads=0; [[ $b == cpu ]] && threads="$CPU_THREADS"
+      jmh "layer-$b-$c-$m" "io.github.moe4j.bench.LayerBenchmark.${method}\$" -p backend="$b" -p config="$c" -p threads="$threads" "${opts[@]}"
     done
   done
 done
 
 # ---------------------------------------------------------------- JMH: E = 64 vs E = 8, reference
 if [[ $SCALING == 1 ]]; then
-  jmh "scaling" 'io.github.moe4j.bench.LayerBenchmark.forward' -p backend=reference -p config=E8,E64 "${LIGHT[@]}"
+  jmh "scaling" 'io.github.moe4j.bench.LayerBenchmark.forward' -p backend=reference -p config=E8,E64 -p threads=0 "${LIGHT[@]}"
 fi
 
 # ---------------------------------------------------------------- JMH: reference stages

@@ -70,7 +70,10 @@ def main():
         sg[t] = statistics.mean(vals) if vals else None
     blas = next((r.get("blas") for r in sgemm), None)
 
-    # moe4j whole-layer results (scaling pairs E8/E64 reported separately)
+    # moe4j whole-layer results (scaling pairs E8/E64 reported separately). Each is compared with the
+    # peer and the SGEMM probe at the same number of threads: the reference runs on one thread, PoCL
+    # uses every core, the cpu backend runs with the JMH parameter "threads" (0 = every core).
+    cores = machine["cores"]
     moe = {}
     for e in jmh:
         name = e["benchmark"].rsplit(".", 1)[-1]
@@ -78,11 +81,15 @@ def main():
             continue
         mode = "fwd" if name == "forward" else "fwdbwd"
         c, b = e["params"]["config"], e["params"]["backend"]
+        asked = int(e["params"].get("threads", "0"))
+        threads = 1 if b == "reference" else (asked or cores)
+        label = b if b in ("reference", "opencl") else f"{b} {threads}T"
         ms, raw = ms_per_op(e)
         gf = cfg[c][f"{mode}_gflop"]
-        moe[(c, mode, b)] = {"config": c, "mode": mode, "backend": b, "ms": ms, "calls_measured": len(raw),
-                             "ms_raw": raw, "jmh_mode": e["mode"], "tokens_per_s": cfg[c]["T"] / (ms / 1e3),
-                             "gflops": gf / (ms / 1e3), "expert_gflop_per_call": gf}
+        moe[(c, mode, label)] = {"config": c, "mode": mode, "backend": b, "label": label, "threads": threads, "ms": ms,
+                                 "calls_measured": len(raw), "ms_raw": raw, "jmh_mode": e["mode"],
+                                 "tokens_per_s": cfg[c]["T"] / (ms / 1e3), "gflops": gf / (ms / 1e3),
+                                 "expert_gflop_per_call": gf}
 
     # best peer figure per (config, mode, threads) over the dispatch variants
     best_peer = {}
@@ -96,25 +103,23 @@ def main():
     backends = sorted({k[2] for k in moe})
     for c in configs:
         for mode in MODES:
-            p1, p2 = best_peer.get((c, mode, 1)), best_peer.get((c, mode, 2))
-            cands = [moe[(c, mode, b)] for b in backends if (c, mode, b) in moe] or [None]
+            cands = [moe[(c, mode, b)] for b in backends if (c, mode, b) in moe]
+            if not cands:
+                cands = [None] if best_peer.get((c, mode, 1)) or best_peer.get((c, mode, 2)) else []
             for m in cands:
-                if m is None and not (p1 or p2):
-                    continue
-                row = {"config": c, "mode": mode, "backend": m["backend"] if m else None,
+                t = m["threads"] if m else None
+                p = best_peer.get((c, mode, t)) if m else None
+                row = {"config": c, "mode": mode, "backend": m["label"] if m else None, "threads": t,
                        "moe4j_ms": m["ms"] if m else None, "moe4j_calls_measured": m["calls_measured"] if m else None,
                        "moe4j_tokens_per_s": m["tokens_per_s"] if m else None, "moe4j_gflops": m["gflops"] if m else None,
-                       "peer1_tokens_per_s": p1["tokens_per_s_median"] if p1 else None,
-                       "peer1_dispatch": p1["dispatch"] if p1 else None,
-                       "peer2_tokens_per_s": p2["tokens_per_s_median"] if p2 else None,
-                       "peer2_dispatch": p2["dispatch"] if p2 else None,
-                       "peer1_gflops": p1["gflops_median"] if p1 else None, "peer2_gflops": p2["gflops_median"] if p2 else None}
-                row["ratio_to_peer1"] = (m["tokens_per_s"] / p1["tokens_per_s_median"]) if m and p1 else None
-                row["ratio_to_peer2"] = (m["tokens_per_s"] / p2["tokens_per_s_median"]) if m and p2 else None
-                row["ratio_to_sgemm1"] = (m["gflops"] / sg[1]) if m and sg[1] else None
-                row["ratio_to_sgemm2"] = (m["gflops"] / sg[2]) if m and sg[2] else None
-                row["peer1_ratio_to_sgemm1"] = (p1["gflops_median"] / sg[1]) if p1 and sg[1] else None
-                row["peer2_ratio_to_sgemm2"] = (p2["gflops_median"] / sg[2]) if p2 and sg[2] else None
+                       "peer1_tokens_per_s": (best_peer.get((c, mode, 1)) or {}).get("tokens_per_s_median"),
+                       "peer2_tokens_per_s": (best_peer.get((c, mode, 2)) or {}).get("tokens_per_s_median"),
+                       "peer_tokens_per_s": p["tokens_per_s_median"] if p else None,
+                       "peer_dispatch": p["dispatch"] if p else None,
+                       "peer_gflops": p["gflops_median"] if p else None}
+                row["ratio_to_peer"] = (m["tokens_per_s"] / p["tokens_per_s_median"]) if m and p else None
+                row["ratio_to_sgemm"] = (m["gflops"] / sg[t]) if m and sg.get(t) else None
+                row["peer_ratio_to_sgemm"] = (p["gflops_median"] / sg[t]) if p and sg.get(t) else None
                 rows.append(row)
 
     # E = 64 vs E = 8 (reference) and the router's predicted share
@@ -152,17 +157,22 @@ def main():
              f"1 thread {fmt(sg[1])} GFLOP/s, 2 threads {fmt(sg[2])} GFLOP/s "
              f"(start/end: {', '.join(str(r['threads']) + 'T ' + str(r['gflops_median']) for r in sgemm)}).")
     L.append("")
-    L.append("| config | mode | moe4j backend | ms/call (calls) | moe4j tokens/s | moe4j GFLOP/s | peer 1T tokens/s | peer 2T tokens/s "
-             "| moe4j / peer 1T | moe4j / peer 2T | moe4j / SGEMM 1T | moe4j / SGEMM 2T | peer 1T / SGEMM 1T | peer 2T / SGEMM 2T |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    L.append("Each moe4j figure is compared with the peer and the SGEMM probe at the same number of threads (T): "
+             "the reference runs on 1 thread, opencl on PoCL uses every core.")
+    L.append("")
+    L.append("| config | mode | moe4j backend | T | ms/call (calls) | moe4j tokens/s | moe4j GFLOP/s | peer tokens/s (T threads) "
+             "| moe4j / peer | moe4j / SGEMM | peer / SGEMM |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        L.append(f"| {r['config']} | {MODES[r['mode']]} | {r['backend'] or '(not run)'} | "
-                 f"{fmt(r['moe4j_ms'])}{' (' + str(r['moe4j_calls_measured']) + ')' if r['moe4j_ms'] else ''} | "
+        if r["backend"] is None:
+            L.append(f"| {r['config']} | {MODES[r['mode']]} | (not run) | - | - | - | - | "
+                     f"1T {fmt(r['peer1_tokens_per_s'])}, 2T {fmt(r['peer2_tokens_per_s'])} | - | - | - |")
+            continue
+        L.append(f"| {r['config']} | {MODES[r['mode']]} | {r['backend']} | {r['threads']} | "
+                 f"{fmt(r['moe4j_ms'])} ({r['moe4j_calls_measured']}) | "
                  f"{fmt(r['moe4j_tokens_per_s'])} | {fmt(r['moe4j_gflops'], 2)} | "
-                 f"{fmt(r['peer1_tokens_per_s'])}{' (' + r['peer1_dispatch'] + ')' if r['config'] == 'Switch' and r['peer1_dispatch'] else ''} | "
-                 f"{fmt(r['peer2_tokens_per_s'])}{' (' + r['peer2_dispatch'] + ')' if r['config'] == 'Switch' and r['peer2_dispatch'] else ''} | "
-                 f"{fmt(r['ratio_to_peer1'], 3)} | {fmt(r['ratio_to_peer2'], 3)} | {fmt(r['ratio_to_sgemm1'], 3)} | "
-                 f"{fmt(r['ratio_to_sgemm2'], 3)} | {fmt(r['peer1_ratio_to_sgemm1'], 2)} | {fmt(r['peer2_ratio_to_sgemm2'], 2)} |")
+                 f"{fmt(r['peer_tokens_per_s'])}{' (' + r['peer_dispatch'] + ')' if r['config'] == 'Switch' and r['peer_dispatch'] else ''} | "
+                 f"{fmt(r['ratio_to_peer'], 3)} | {fmt(r['ratio_to_sgemm'], 3)} | {fmt(r['peer_ratio_to_sgemm'], 2)} |")
     L.append("")
     if skipped:
         L.append("Not run:")

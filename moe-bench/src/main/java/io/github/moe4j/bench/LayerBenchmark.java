@@ -5,6 +5,8 @@ import io.github.moe4j.api.MoeBackends;
 import io.github.moe4j.api.MoeForward;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.Tensor;
+import io.github.moe4j.cpu.CpuBackend;
+import io.github.moe4j.cpu.CpuBackendProvider;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -34,6 +36,10 @@ import org.openjdk.jmh.infra.Blackhole;
  * support the configuration (or its backward) fails the trial's setup with the reason, printed as
  * {@code SKIP ...}; {@code run-bench.sh} asks {@link BenchPlan} first and runs only what is supported.
  *
+ * <p>{@link #threads} sets the pool of a backend that has one ({@code cpu}, through its system
+ * property {@value CpuBackend#THREADS_PROPERTY}); the reference always runs on the calling thread and
+ * PoCL decides OpenCL's threads itself, so for them only 0 (the backend's own choice) is accepted.
+ *
  * <p>The defaults (1 warm-up and 3 measured iterations of 1 s, 1 fork) suit a slow backend: an
  * iteration always completes at least one call, so the reference on M or L measures 3 calls of
  * tens of seconds each. Give more with {@code -wi}, {@code -i}, {@code -r}, {@code -f}.
@@ -54,6 +60,10 @@ public class LayerBenchmark {
     @Param({"S", "W", "Switch", "M", "L"})
     public String config;
 
+    /** Threads of the backend's pool; 0 leaves the backend's default. */
+    @Param({"0"})
+    public int threads;
+
     private MoeBackend opened;
     private MoeLayer layer;
     private Tensor input;
@@ -64,13 +74,20 @@ public class LayerBenchmark {
     public void setUp(BenchmarkParams params) {
         boolean backward = params.getBenchmark().endsWith("forwardBackward");
         String why = BenchPlan.skipReason(backend, config, backward);
+        if (why == null && threads != 0 && !backend.equals(CpuBackendProvider.NAME)) {
+            why = "threads = " + threads + " but backend '" + backend + "' has no thread pool to size (use threads = 0)";
+        }
         if (why != null) {
             String msg = "SKIP " + backend + " " + config + (backward ? " fwdbwd" : " fwd") + ": " + why;
             System.out.println(msg);
             throw new IllegalStateException(msg);
         }
         BenchConfigs.Shape s = BenchConfigs.shape(config);
+        if (threads != 0) {
+            System.setProperty(CpuBackend.THREADS_PROPERTY, Integer.toString(threads));
+        }
         opened = MoeBackends.open(backend);
+        System.out.println("backend " + backend + ": " + opened.device());
         layer = opened.createLayer(s.config(), BenchConfigs.weights(s));
         input = BenchConfigs.input(s);
         dOutput = BenchConfigs.outputGradient(s);
