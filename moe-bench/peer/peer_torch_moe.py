@@ -3,9 +3,12 @@
 
 Provenance: copied from peer_torch_moe.py of moe4j's performance-anchor study (2026-11-22; the
 study's scripts are not part of this repository), trimmed for moe-bench/run-bench.sh: the
-interleaved "BLAS mix" reference, the peak-RSS bookkeeping and the routing statistics were removed
-(run-bench.sh measures the machine's SGEMM rate separately with sgemm_probe.py); the layers, the
-configurations, the timing loop and the FLOP count are unchanged.
+interleaved "BLAS mix" reference and the routing statistics were removed (run-bench.sh measures
+the machine's SGEMM rate separately with sgemm_probe.py); the layers, the configurations, the
+timing loop and the FLOP count are unchanged. The peak-RSS bookkeeping is rewritten: the RSS
+before the layer is built (torch alone) and the peak RSS after the timed calls, from
+/proc/self/status, so that the increase (the layer's weights, input, activations and gradients)
+can be compared with moe4j's MemoryFootprint.
 
 Two layers, written for that study (no code copied from the projects they follow):
 
@@ -254,9 +257,18 @@ def check():
     return 0 if ok else 1
 
 
+def rss_mb(field):
+    """VmRSS (resident now) or VmHWM (peak resident) of this process, in MB (10^6 bytes)."""
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return None
+
+
 def main():
     if ARGS.config == "check":
         return check()
+    rss_before = rss_mb("VmRSS")
     torch.manual_seed(ARGS.seed)
     layer, T, d, h, E, k, kind = build(ARGS.config, ARGS.dispatch)
     x = torch.randn(T, d)
@@ -274,6 +286,7 @@ def main():
         step(layer, kind, x, ARGS.mode, k)
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
+    rss_peak = rss_mb("VmHWM")
     rec = {
         "bench": "peer_torch_moe", "config": ARGS.config, "layer": kind,
         "dispatch": ARGS.dispatch if kind == "switch" else "loop_index_add",
@@ -284,6 +297,8 @@ def main():
         "expert_gflop": round(gflop, 3),
         "gflops_median": round(gflop / med, 2), "gflops_min": round(gflop / max(times), 2),
         "gflops_max": round(gflop / min(times), 2),
+        "rss_before_layer_mb": round(rss_before, 1), "rss_peak_mb": round(rss_peak, 1),
+        "rss_increase_mb": round(rss_peak - rss_before, 1),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"), **openblas_state(),
         **({"capacity": layer.capacity(T)} if kind == "switch" else {}),

@@ -26,13 +26,27 @@ public final class Tensor {
      */
     public static Tensor of(float[] data, int... shape) {
         Checks.requireNonNull(data, "data");
+        return adopt(data.clone(), shape);
+    }
+
+    /**
+     * A tensor over {@code data} itself, without a copy: for a backend handing over an array it has
+     * just filled (an output, a gradient), which would otherwise exist twice at the moment of
+     * handing over. The caller gives the array up: writing to it afterwards breaks the tensor's
+     * immutability.
+     *
+     * @throws IllegalArgumentException if a dimension is negative or the data length is not the
+     *                                  product of the shape
+     */
+    public static Tensor adopt(float[] data, int... shape) {
+        Checks.requireNonNull(data, "data");
         int[] s = checkShape(shape);
         long size = size(s);
         if (data.length != size) {
             throw new IllegalArgumentException("data has " + data.length + " elements but shape "
                     + Arrays.toString(s) + " needs " + size);
         }
-        return new Tensor(data.clone(), s);
+        return new Tensor(data, s);
     }
 
     /** A tensor from double values, each rounded to the nearest float. */
@@ -42,7 +56,7 @@ public final class Tensor {
         for (int i = 0; i < data.length; i++) {
             f[i] = (float) data[i];
         }
-        return of(f, shape);
+        return adopt(f, shape);
     }
 
     /** A tensor of zeros. */

@@ -34,6 +34,16 @@ class TensorTest {
     }
 
     @Test
+    void adoptTakesTheArrayWithoutACopyAndChecksTheShape() {
+        float[] data = {1, 2, 3, 4};
+        Tensor t = Tensor.adopt(data, 2, 2);
+        data[3] = 99; // what a caller must not do: it shows the array is the tensor's own
+        assertEquals(99f, t.get(1, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Tensor.adopt(new float[5], 2, 3));
+        assertEquals("data has 5 elements but shape [2, 3] needs 6", e.getMessage());
+    }
+
+    @Test
     void equalityIsByShapeAndBits() {
         assertEquals(Tensor.of(new float[] {1, 2}, 2), Tensor.of(new float[] {1, 2}, 2));
         assertNotEquals(Tensor.of(new float[] {1, 2}, 2), Tensor.of(new float[] {1, 2}, 1, 2));

@@ -144,7 +144,7 @@ public final class BenchPlan {
         return out;
     }
 
-    private static String json(String s) {
+    static String json(String s) {
         StringBuilder b = new StringBuilder();
         for (char ch : s.toCharArray()) {
             if (ch == '"' || ch == '\\') {

@@ -10,6 +10,7 @@ import io.github.moe4j.api.MoeGradients;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeLosses;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.Mode;
 import io.github.moe4j.api.Tensor;
 import io.github.moe4j.reference.ReferenceForward;
 import io.github.moe4j.reference.ReferenceGradients;
@@ -63,12 +64,10 @@ final class CpuLayer implements MoeLayer {
     private final float[] bIn;
     private final float[] bOut;
     private final ReferenceLayer router;
+    /** The workspace of the last closed forward, for the next one. */
     private Workspace spare;
-    private float[] dF = new float[0];
-    private float[] dH = new float[0];
-    private float[] dA = new float[0];
-    private float[] dB = new float[0];
-    private float[] dXr = new float[0];
+    /** Per worker: [ROW_BLOCK, h] blocks for what a forward or backward does not keep. */
+    private final BlockScratch[] scratch;
     private boolean closed;
 
     CpuLayer(MoeConfig config, MoeWeights weights, Workers workers, RowMajorGemm gemm) {
@@ -94,6 +93,7 @@ final class CpuLayer implements MoeLayer {
                 weights.noiseRouter() == null ? null : weights.noiseRouter().toDoubleArray(),
                 new double[e * d], null, new double[e * d], null, null);
         this.router = new ReferenceLayer(routerConfig, rw);
+        this.scratch = new BlockScratch[workers.threads()];
     }
 
     @Override
@@ -138,12 +138,19 @@ final class CpuLayer implements MoeLayer {
                 expertInput[i] = (float) (x[i] * u[i]);
             }
         }
-        Workspace ws = take(dispatch.rows());
+        // training keeps the activations backward needs; inference only the rows and their outputs
+        Workspace ws = take(dispatch.rows(), options.mode() == Mode.TRAINING);
         gatherRows(dispatch, expertInput, ws.x);
-        int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
-        workers.forEach(blocks.length, b -> expertForward(ws, blocks[b][0], blocks[b][1], blocks[b][2]));
+        expertsForward(ws, dispatch);
         float[] y = combine(dispatch, ws.f, tokens);
-        return new CpuForward(this, routed, dispatch, ws, Tensor.of(y, tokens, d), expertsJittered);
+        return new CpuForward(this, routed, dispatch, ws, Tensor.adopt(y, tokens, d), expertsJittered);
+    }
+
+    /** \( f_e \) of every dispatched row, into {@code ws.f}; a, b and hidden into ws if it keeps them. */
+    private void expertsForward(Workspace ws, Dispatch dispatch) {
+        int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
+        workers.forEach(blocks.length, (w, b) -> expertForward(ws, scratch(w), blocks[b][0], blocks[b][1], blocks[b][2]));
+        ws.activationsValid = ws.keepsActivations();
     }
 
     private void gatherRows(Dispatch dispatch, float[] x, float[] rows) {
@@ -155,23 +162,31 @@ final class CpuLayer implements MoeLayer {
         });
     }
 
-    /** Rows [r0, r0 + n) of expert ex: \( f_e \) of each row, into {@code ws.f}. */
-    private void expertForward(Workspace ws, int ex, int r0, int n) {
+    /**
+     * Rows [r0, r0 + n) of expert ex: \( f_e \) of each row, into {@code ws.f}. The pre-activations a,
+     * gate projections b and hidden values go to ws when it keeps them, else to the worker's blocks.
+     */
+    private void expertForward(Workspace ws, BlockScratch blk, int ex, int r0, int n) {
+        boolean keep = ws.keepsActivations();
+        float[] a = keep ? ws.a : blk.a;
+        float[] b = keep ? ws.b : blk.b;
+        float[] hid = keep ? ws.hid : blk.hid;
+        int off = keep ? r0 * h : 0;
         // a = x W_in + b_in
         float beta = 0f;
         if (bIn != null) {
             for (int i = 0; i < n; i++) {
-                System.arraycopy(bIn, ex * h, ws.a, (r0 + i) * h, h);
+                System.arraycopy(bIn, ex * h, a, off + i * h, h);
             }
             beta = 1f;
         }
-        gemm.gemm(false, false, n, h, d, 1f, ws.x, r0 * d, d, wIn, ex * d * h, h, beta, ws.a, r0 * h, h);
+        gemm.gemm(false, false, n, h, d, 1f, ws.x, r0 * d, d, wIn, ex * d * h, h, beta, a, off, h);
         if (gated) {
             // b = x W_gate
-            gemm.gemm(false, false, n, h, d, 1f, ws.x, r0 * d, d, wGate, ex * d * h, h, 0f, ws.b, r0 * h, h);
+            gemm.gemm(false, false, n, h, d, 1f, ws.x, r0 * d, d, wGate, ex * d * h, h, 0f, b, off, h);
         }
         // hidden = φ(a) (⊙ b), while the block is in cache
-        ExpertActivation.forward(kind, ws.a, ws.b, ws.hid, r0 * h, (r0 + n) * h);
+        ExpertActivation.forward(kind, a, gated ? b : null, hid, off, off + n * h);
         // f = hidden W_out + b_out
         beta = 0f;
         if (bOut != null) {
@@ -180,7 +195,7 @@ final class CpuLayer implements MoeLayer {
             }
             beta = 1f;
         }
-        gemm.gemm(false, false, n, d, h, 1f, ws.hid, r0 * h, h, wOut, ex * h * d, d, beta, ws.f, r0 * d, d);
+        gemm.gemm(false, false, n, d, h, 1f, hid, off, h, wOut, ex * h * d, d, beta, ws.f, r0 * d, d);
     }
 
     /** \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \) over the kept choices in rank order; a token with none kept is 0. */
@@ -218,12 +233,18 @@ final class CpuLayer implements MoeLayer {
         float[] dy = dOutput.toArray();
         Dispatch dispatch = f.dispatch();
         Workspace ws = f.workspace();
-        int rows = dispatch.rows();
-        ensureScratch(rows);
+        if (!ws.activationsValid) {
+            // an inference forward keeps no activations, and an earlier backward of this forward
+            // overwrote them with gradients: compute them again (the forward's expert GEMMs, same bits)
+            ws.keepActivations(h, gated);
+            expertsForward(ws, dispatch);
+        }
+        ws.activationsValid = false; // from here on F becomes dF, then dX; a becomes dA; b becomes dB
         int m = dispatch.choices();
 
-        // combine: y[t] += g F[row], so dg = Σ_c dY[t, c] F[row, c] and dF[row] = g dY[t]
+        // combine: y[t] += g F[row], so dg = Σ_c dY[t, c] F[row, c] and dF[row] = g dY[t] (in F's place)
         double[] dGate = new double[tokens * m];
+        float[] dF = ws.f;
         workers.forEach(blocks(tokens, TOKEN_BLOCK), b -> {
             for (int t = b * TOKEN_BLOCK; t < Math.min(tokens, (b + 1) * TOKEN_BLOCK); t++) {
                 for (int j = 0; j < m; j++) {
@@ -234,16 +255,13 @@ final class CpuLayer implements MoeLayer {
                     float g = dispatch.gateOfRow()[row];
                     double s = 0;
                     for (int c = 0; c < d; c++) {
-                        s += (double) dy[t * d + c] * ws.f[row * d + c];
+                        s += (double) dy[t * d + c] * dF[row * d + c];
                         dF[row * d + c] = g * dy[t * d + c];
                     }
                     dGate[t * m + j] = s;
                 }
             }
         });
-        int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
-        workers.forEach(blocks.length, b -> expertBackward(ws, blocks[b][0], blocks[b][1], blocks[b][2]));
-
         boolean experts = !frozen.contains(Freeze.EXPERTS);
         float[] gWIn = experts ? new float[e * d * h] : null;
         float[] gWGate = experts && gated ? new float[e * d * h] : null;
@@ -251,8 +269,14 @@ final class CpuLayer implements MoeLayer {
         float[] gBIn = experts && bIn != null ? new float[e * h] : null;
         float[] gBOut = experts && bOut != null ? new float[e * d] : null;
         if (experts) {
-            weightGradients(ws, dispatch, gWIn, gWGate, gWOut, gBIn, gBOut);
+            outputWeightGradients(ws, dispatch, gWOut, gBOut);
         }
+        int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
+        workers.forEach(blocks.length, (w, b) -> expertBackward(ws, scratch(w), blocks[b][0], blocks[b][1], blocks[b][2]));
+        if (experts) {
+            inputWeightGradients(ws, dispatch, gWIn, gWGate, gBIn);
+        }
+        float[] dXr = ws.f;
 
         // dispatch: rows[row] = x[token(row)], so each token gathers its rows' dx, in rank order
         float[] dExpertInput = new float[tokens * d];
@@ -279,52 +303,61 @@ final class CpuLayer implements MoeLayer {
             double fromExperts = f.expertsJittered() ? u[i] * dExpertInput[i] : dExpertInput[i];
             dx[i] = (float) (rg.input()[i] + fromExperts);
         }
-        return new MoeGradients(Tensor.of(dx, tokens, d), doubles(rg.router(), d, e), doubles(rg.routerBias(), e),
-                doubles(rg.noiseRouter(), d, e), floats(gWIn, e, d, h), floats(gWGate, e, d, h), floats(gWOut, e, h, d),
-                floats(gBIn, e, h), floats(gBOut, e, d));
+        return new MoeGradients(Tensor.adopt(dx, tokens, d), doubles(rg.router(), d, e), doubles(rg.routerBias(), e),
+                doubles(rg.noiseRouter(), d, e), adopted(gWIn, e, d, h), adopted(gWGate, e, d, h), adopted(gWOut, e, h, d),
+                adopted(gBIn, e, h), adopted(gBOut, e, d));
     }
 
-    /** Rows [r0, r0 + n) of expert ex: dF → dH → dA (, dB) → the rows' dx, into the layer's scratch. */
-    private void expertBackward(Workspace ws, int ex, int r0, int n) {
+    /**
+     * Rows [r0, r0 + n) of expert ex: dF → dHidden (in the worker's block) → dA in a's place (and dB
+     * in b's) → the rows' dx in dF's place.
+     */
+    private void expertBackward(Workspace ws, BlockScratch blk, int ex, int r0, int n) {
+        float[] dF = ws.f;
         // forward: f = hidden W_out + b_out, so dHidden = dF W_outᵀ
-        gemm.gemm(false, true, n, h, d, 1f, dF, r0 * d, d, wOut, ex * h * d, d, 0f, dH, r0 * h, h);
+        gemm.gemm(false, true, n, h, d, 1f, dF, r0 * d, d, wOut, ex * h * d, d, 0f, blk.hid, 0, h);
         // forward: hidden = φ(a) ⊙ b (b = 1 if not gated)
-        ExpertActivation.backward(kind, ws.a, ws.b, dH, dA, gated ? dB : null, r0 * h, (r0 + n) * h);
-        // forward: a = x W_in + b_in, b = x W_gate, so dx = dA W_inᵀ + dB W_gateᵀ
-        gemm.gemm(false, true, n, d, h, 1f, dA, r0 * h, h, wIn, ex * d * h, h, 0f, dXr, r0 * d, d);
+        ExpertActivation.backward(kind, ws.a, gated ? ws.b : null, r0 * h, (r0 + n) * h, blk.hid, 0, ws.a, ws.b);
+        // forward: a = x W_in + b_in, b = x W_gate, so dx = dA W_inᵀ + dB W_gateᵀ (dF of these rows is spent)
+        float[] dX = ws.f;
+        gemm.gemm(false, true, n, d, h, 1f, ws.a, r0 * h, h, wIn, ex * d * h, h, 0f, dX, r0 * d, d);
         if (gated) {
-            gemm.gemm(false, true, n, d, h, 1f, dB, r0 * h, h, wGate, ex * d * h, h, 1f, dXr, r0 * d, d);
+            gemm.gemm(false, true, n, d, h, 1f, ws.b, r0 * h, h, wGate, ex * d * h, h, 1f, dX, r0 * d, d);
         }
     }
 
-    /** dW_in = Xᵀ dA, dW_gate = Xᵀ dB, dW_out = Hᵀ dF per expert, cut by output columns; bias sums by rows in order. */
-    private void weightGradients(Workspace ws, Dispatch dispatch, float[] gWIn, float[] gWGate, float[] gWOut, float[] gBIn,
-                                 float[] gBOut) {
-        int hBlocks = blocks(h, COL_BLOCK);
+    /** dW_out = Hᵀ dF per expert, cut by output columns; db_out sums dF's rows in order. */
+    private void outputWeightGradients(Workspace ws, Dispatch dispatch, float[] gWOut, float[] gBOut) {
         int dBlocks = blocks(d, COL_BLOCK);
-        int perExpert = hBlocks * (gated ? 2 : 1) + dBlocks;
+        workers.forEach(e * dBlocks, task -> {
+            int ex = task / dBlocks;
+            int c0 = (task % dBlocks) * COL_BLOCK;
+            int r0 = dispatch.rowStart()[ex];
+            int n = dispatch.rowStart()[ex + 1] - r0;
+            gemm.gemm(true, false, h, Math.min(COL_BLOCK, d - c0), n, 1f, ws.hid, r0 * h, h, ws.f, r0 * d + c0, d, 0f,
+                    gWOut, ex * h * d + c0, d);
+        });
+        if (gBOut != null) {
+            workers.forEach(e, ex -> sumRows(ws.f, dispatch.rowStart()[ex], dispatch.rowStart()[ex + 1], d, gBOut, ex * d));
+        }
+    }
+
+    /** dW_in = Xᵀ dA, dW_gate = Xᵀ dB per expert, cut by output columns; db_in sums dA's rows in order. */
+    private void inputWeightGradients(Workspace ws, Dispatch dispatch, float[] gWIn, float[] gWGate, float[] gBIn) {
+        int hBlocks = blocks(h, COL_BLOCK);
+        int perExpert = hBlocks * (gated ? 2 : 1);
         workers.forEach(e * perExpert, task -> {
             int ex = task / perExpert;
             int i = task % perExpert;
+            boolean gate = i >= hBlocks;
+            int c0 = (i % hBlocks) * COL_BLOCK;
             int r0 = dispatch.rowStart()[ex];
             int n = dispatch.rowStart()[ex + 1] - r0;
-            if (i < hBlocks * (gated ? 2 : 1)) {
-                boolean gate = i >= hBlocks;
-                int c0 = (i % hBlocks) * COL_BLOCK;
-                int w = Math.min(COL_BLOCK, h - c0);
-                gemm.gemm(true, false, d, w, n, 1f, ws.x, r0 * d, d, gate ? dB : dA, r0 * h + c0, h, 0f,
-                        gate ? gWGate : gWIn, ex * d * h + c0, h);
-            } else {
-                int c0 = (i - hBlocks * (gated ? 2 : 1)) * COL_BLOCK;
-                int w = Math.min(COL_BLOCK, d - c0);
-                gemm.gemm(true, false, h, w, n, 1f, ws.hid, r0 * h, h, dF, r0 * d + c0, d, 0f, gWOut, ex * h * d + c0, d);
-            }
+            gemm.gemm(true, false, d, Math.min(COL_BLOCK, h - c0), n, 1f, ws.x, r0 * d, d, gate ? ws.b : ws.a, r0 * h + c0, h, 0f,
+                    gate ? gWGate : gWIn, ex * d * h + c0, h);
         });
         if (gBIn != null) {
-            workers.forEach(e, ex -> {
-                sumRows(dA, dispatch.rowStart()[ex], dispatch.rowStart()[ex + 1], h, gBIn, ex * h);
-                sumRows(dF, dispatch.rowStart()[ex], dispatch.rowStart()[ex + 1], d, gBOut, ex * d);
-            });
+            workers.forEach(e, ex -> sumRows(ws.a, dispatch.rowStart()[ex], dispatch.rowStart()[ex + 1], h, gBIn, ex * h));
         }
     }
 
@@ -343,24 +376,23 @@ final class CpuLayer implements MoeLayer {
     // ---------------------------------------------------------------------------------------------
     // Buffers and checks
 
-    private void ensureScratch(int rows) {
-        if (dF.length < rows * d) {
-            dF = new float[rows * d];
-            dXr = new float[rows * d];
+    private BlockScratch scratch(int worker) {
+        if (scratch[worker] == null) {
+            scratch[worker] = new BlockScratch(ROW_BLOCK * h, gated);
         }
-        if (dH.length < rows * h) {
-            dH = new float[rows * h];
-            dA = new float[rows * h];
-            dB = gated ? new float[rows * h] : dB;
-        }
+        return scratch[worker];
     }
 
-    private Workspace take(int rows) {
+    private Workspace take(int rows, boolean keepActivations) {
         Workspace ws = spare;
         spare = null;
         if (ws == null || ws.rows < rows) {
-            ws = new Workspace(rows, d, h, gated);
+            ws = new Workspace(rows, d);
         }
+        if (keepActivations) {
+            ws.keepActivations(h, gated);
+        }
+        ws.activationsValid = false;
         return ws;
     }
 
@@ -398,37 +430,65 @@ final class CpuLayer implements MoeLayer {
         return a == null ? null : Tensor.ofDoubles(a, shape);
     }
 
-    private static Tensor floats(float[] a, int... shape) {
-        return a == null ? null : Tensor.of(a, shape);
+    private static Tensor adopted(float[] a, int... shape) {
+        return a == null ? null : Tensor.adopt(a, shape);
     }
 
     @Override
     public void close() {
         closed = true;
         spare = null;
-        dF = dH = dA = dB = dXr = new float[0];
+        java.util.Arrays.fill(scratch, null);
     }
 
     /**
      * What the expert stages of one forward keep, per dispatched row (the reference's
-     * {@code ExpertNetwork.Activations}, for all rows at once): inputs X [rows, d], pre-activations
-     * A [rows, h], gate projections B [rows, h] (gated kinds), hidden H [rows, h], outputs F [rows, d].
+     * {@code ExpertNetwork.Activations}, for all rows at once): inputs X [rows, d] and outputs F
+     * [rows, d]; with {@link #keepActivations}, also the pre-activations A [rows, h], gate
+     * projections B [rows, h] (gated kinds) and hidden values H [rows, h] that backward needs.
+     * Backward reuses F for dF and then for each row's dx, A for dA and B for dB, and marks the
+     * activations spent ({@link #activationsValid} false).
      */
     static final class Workspace {
         final int rows;
         final float[] x;
+        final float[] f;
+        float[] a;
+        float[] b;
+        float[] hid;
+        /** Whether a, b, hid and f hold this forward's activations (a backward may have spent them). */
+        boolean activationsValid;
+
+        Workspace(int rows, int d) {
+            this.rows = rows;
+            this.x = new float[rows * d];
+            this.f = new float[rows * d];
+        }
+
+        /** Makes room for A, B and H, if there is none yet. */
+        void keepActivations(int h, boolean gated) {
+            if (a == null) {
+                a = new float[rows * h];
+                b = gated ? new float[rows * h] : null;
+                hid = new float[rows * h];
+            }
+        }
+
+        boolean keepsActivations() {
+            return a != null;
+        }
+    }
+
+    /** One worker's [ROW_BLOCK, h] blocks: A, B and H of an inference forward, dHidden in backward. */
+    static final class BlockScratch {
         final float[] a;
         final float[] b;
         final float[] hid;
-        final float[] f;
 
-        Workspace(int rows, int d, int h, boolean gated) {
-            this.rows = rows;
-            this.x = new float[rows * d];
-            this.a = new float[rows * h];
-            this.b = gated ? new float[rows * h] : null;
-            this.hid = new float[rows * h];
-            this.f = new float[rows * d];
+        BlockScratch(int size, boolean gated) {
+            this.a = new float[size];
+            this.b = gated ? new float[size] : null;
+            this.hid = new float[size];
         }
     }
 }

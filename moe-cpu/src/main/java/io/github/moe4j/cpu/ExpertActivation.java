@@ -58,13 +58,16 @@ final class ExpertActivation {
 
     /**
      * Backward of {@link #forward} for i in [from, to): {@code dA[i]} and, if b is not null, {@code dB[i]}
-     * from {@code dHidden[i]}.
+     * from {@code dHidden[dhFrom + i - from]}. dA may be a and dB may be b: each element is read
+     * before it is written.
      */
-    static void backward(Activation kind, float[] a, float[] b, float[] dHidden, float[] dA, float[] dB, int from, int to) {
+    static void backward(Activation kind, float[] a, float[] b, int from, int to, float[] dHidden, int dhFrom, float[] dA,
+                         float[] dB) {
+        int shift = dhFrom - from;
         switch (kind) {
             case RELU:
                 for (int i = from; i < to; i++) {
-                    dA[i] = a[i] > 0 ? dHidden[i] : 0f;
+                    dA[i] = a[i] > 0 ? dHidden[shift + i] : 0f;
                 }
                 break;
             case SILU:
@@ -72,7 +75,7 @@ final class ExpertActivation {
                 for (int i = from; i < to; i++) {
                     float v = a[i];
                     float s = 1f / (1f + (float) Math.exp(-v));
-                    store(dHidden[i], s * (1f + v * (1f - s)), v * s, b, dA, dB, i);
+                    store(dHidden[shift + i], s * (1f + v * (1f - s)), v * s, b, dA, dB, i);
                 }
                 break;
             case GELU_TANH:
@@ -84,7 +87,7 @@ final class ExpertActivation {
                     float s = 1f / (1f + e);
                     float oneMinusS = 1f / (1f + 1f / e);
                     float du = SQRT_2_OVER_PI * (1f + 3f * GELU_TANH_CUBIC * v * v);
-                    store(dHidden[i], s + 2f * v * s * oneMinusS * du, v * s, b, dA, dB, i);
+                    store(dHidden[shift + i], s + 2f * v * s * oneMinusS * du, v * s, b, dA, dB, i);
                 }
                 break;
             case GELU:
@@ -93,7 +96,7 @@ final class ExpertActivation {
                     double v = a[i];
                     double cdf = 0.5 * (1 + Erf.value(v * INV_SQRT_2));
                     double pdf = Math.exp(-0.5 * v * v) * INV_SQRT_2PI;
-                    store(dHidden[i], (float) (cdf + v * pdf), (float) (v * cdf), b, dA, dB, i);
+                    store(dHidden[shift + i], (float) (cdf + v * pdf), (float) (v * cdf), b, dA, dB, i);
                 }
                 break;
             default:

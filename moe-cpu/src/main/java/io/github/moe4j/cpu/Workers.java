@@ -40,29 +40,44 @@ final class Workers implements AutoCloseable {
 
     /** Runs {@code body(i)} for every i in [0, tasks), spread over the pool; returns when all are done. */
     void forEach(int tasks, IntConsumer body) {
+        forEach(tasks, (worker, task) -> body.accept(task));
+    }
+
+    /** A task that is told which worker runs it, in [0, {@link #threads()}), to use that worker's scratch memory. */
+    @FunctionalInterface
+    interface WorkerTask {
+        void run(int worker, int task);
+    }
+
+    /**
+     * Runs {@code body(worker, i)} for every i in [0, tasks), spread over the pool; returns when all
+     * are done. No two tasks run at the same time with the same worker index.
+     */
+    void forEach(int tasks, WorkerTask body) {
         if (tasks <= 0) {
             return;
         }
         if (pool == null || tasks == 1) {
             for (int i = 0; i < tasks; i++) {
-                body.accept(i);
+                body.run(0, i);
             }
             return;
         }
         AtomicInteger next = new AtomicInteger();
-        Runnable worker = () -> {
+        IntConsumer worker = w -> {
             for (int i = next.getAndIncrement(); i < tasks; i = next.getAndIncrement()) {
-                body.accept(i);
+                body.run(w, i);
             }
         };
         int helpers = Math.min(threads - 1, tasks - 1);
         List<Future<?>> futures = new ArrayList<>(helpers);
-        for (int h = 0; h < helpers; h++) {
-            futures.add(pool.submit(worker));
+        for (int h = 1; h <= helpers; h++) {
+            int w = h;
+            futures.add(pool.submit(() -> worker.accept(w)));
         }
         RuntimeException failure = null;
         try {
-            worker.run();
+            worker.accept(0);
         } catch (RuntimeException | Error e) {
             next.set(tasks);
             failure = e instanceof RuntimeException re ? re : new IllegalStateException(e);

@@ -1,5 +1,6 @@
 package io.github.moe4j.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.moe4j.api.Activation;
@@ -31,7 +32,7 @@ class ExpertActivationTest {
         float[] dB = b == null ? null : new float[n];
         // the range [1, n - 1) only: the elements outside must stay untouched
         ExpertActivation.forward(kind, a, b, hidden, 1, n - 1);
-        ExpertActivation.backward(kind, a, b, dh, dA, dB, 1, n - 1);
+        ExpertActivation.backward(kind, a, b, 1, n - 1, dh, 1, dA, dB);
         for (int i = 1; i < n - 1; i++) {
             double bi = b == null ? 1 : b[i];
             double phi = ExpertNetwork.activate(kind, a[i]);
@@ -57,6 +58,33 @@ class ExpertActivationTest {
             }
         }
         assertTrue(hidden[0] == 0f && hidden[n - 1] == 0f && dA[0] == 0f && dA[n - 1] == 0f, "wrote outside [from, to)");
+    }
+
+    /** Backward in place (dA over a, dB over b, dHidden at another offset), as CpuLayer runs it: the same bits. */
+    @ParameterizedTest
+    @EnumSource(Activation.class)
+    void backwardInPlaceGivesTheSameBits(Activation kind) {
+        int n = 301;
+        float[] a = new float[n];
+        float[] b = kind.isGated() ? new float[n] : null;
+        float[] dh = new float[n + 7];
+        for (int i = 0; i < n; i++) {
+            a[i] = -6f + 12f * i / (n - 1);
+            if (b != null) {
+                b[i] = 1.5f - 3f * ((i * 7919) % n) / n;
+            }
+            dh[7 + i] = 0.75f - 1.5f * ((i * 104729) % n) / n;
+        }
+        float[] dA = new float[n];
+        float[] dB = b == null ? null : new float[n];
+        ExpertActivation.backward(kind, a, b, 0, n, dh, 7, dA, dB);
+        float[] aInPlace = a.clone();
+        float[] bInPlace = b == null ? null : b.clone();
+        ExpertActivation.backward(kind, aInPlace, bInPlace, 0, n, dh, 7, aInPlace, bInPlace);
+        assertArrayEquals(dA, aInPlace, kind + " dA");
+        if (b != null) {
+            assertArrayEquals(dB, bInPlace, kind + " dB");
+        }
     }
 
     private static void check(Activation kind, String what, float a, float actual, double expected, double bound) {
