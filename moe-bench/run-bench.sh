@@ -194,6 +194,21 @@ if [[ $STAGES == 1 ]]; then
   jmh "looporder" 'io.github.moe4j.bench.ExpertLoopOrderBenchmark' "${STAGE_OPTS[@]}"
 fi
 
+# ---------------------------------------------------------------- memory of the cpu backend
+: > "$OUT/memory.jsonl"
+if [[ ",$BACKENDS," == *",cpu,"* ]]; then
+  say "memory: MemoryFootprint of the cpu backend, configs $CONFIGS"
+  for c in "${CL[@]}"; do
+    for m in "${ML[@]}"; do
+      if line=$(OPENBLAS_NUM_THREADS=1 java -Xmx12g -cp "$JAR" io.github.moe4j.bench.MemoryFootprint cpu "$c" "$m" 2>>"$LOG" | grep '^{'); then
+        echo "$line" >> "$OUT/memory.jsonl"
+      else
+        say "  memory cpu $c $m FAILED (see run.log)"
+      fi
+    done
+  done
+fi
+
 # ---------------------------------------------------------------- PyTorch peer
 say "PyTorch peer: configs $PEER_CONFIGS, modes $MODES, variants threads:OMP_WAIT_POLICY ${PEER_VARIANTS:-1: 2:PASSIVE}"
 : > "$OUT/peer.jsonl"

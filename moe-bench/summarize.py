@@ -63,6 +63,7 @@ def main():
     jmh = load_jmh(folder)
     peer = jsonl(os.path.join(folder, "peer.jsonl"))
     sgemm = jsonl(os.path.join(folder, "sgemm.jsonl"))
+    memory = jsonl(os.path.join(folder, "memory.jsonl"))
 
     sg = {}
     for t in (1, 2):
@@ -212,6 +213,24 @@ def main():
                  f"the reference's loop order {fmt(a['ms'])} ms ({fmt(a['gflops'], 2)} GFLOP/s), loops swapped to stride 1 "
                  f"{fmt(b['ms'])} ms ({fmt(b['gflops'], 2)} GFLOP/s): {a['ms'] / b['ms']:.2f}x.")
         L.append("")
+    mem_rows = []
+    for r in memory:
+        peers = [p for p in peer if p["config"] == r["config"] and p["mode"] == r["mode"] and "rss_increase_mb" in p]
+        peer_mb = max((p["rss_increase_mb"] for p in peers), default=None)
+        mem_rows.append({**r, "peer_rss_increase_mb": peer_mb,
+                         "ratio_bound_to_peer": r["peak_bound_mb"] / peer_mb if peer_mb else None})
+    if mem_rows:
+        L.append("Memory, MB (10^6 bytes). moe4j cpu (MemoryFootprint): live objects retained by the layer after two calls, "
+                 "with its weights, reused buffers, input and output gradient, plus everything one more call allocates; "
+                 "their sum bounds the peak from above. Peer: peak RSS over the RSS before the layer was built (torch alone), "
+                 "the largest over its runs.")
+        L.append("")
+        L.append("| config | mode | moe4j retained | moe4j allocated per call | moe4j peak bound | peer peak RSS increase | bound / peer |")
+        L.append("|---|---|---|---|---|---|---|")
+        for r in mem_rows:
+            L.append(f"| {r['config']} | {MODES[r['mode']]} | {fmt(r['retained_mb'])} | {fmt(r['call_allocated_mb'])} | "
+                     f"{fmt(r['peak_bound_mb'])} | {fmt(r['peer_rss_increase_mb'])} | {fmt(r['ratio_bound_to_peer'], 2)} |")
+        L.append("")
     report = "\n".join(L)
     print(report)
     with open(os.path.join(folder, "summary.md"), "w") as f:
@@ -219,7 +238,7 @@ def main():
     with open(os.path.join(folder, "results.json"), "w") as f:
         json.dump({"machine": machine, "sgemm_gflops": {"1": sg[1], "2": sg[2]}, "sgemm_probes": sgemm,
                    "configs": cfg, "rows": rows, "moe4j": list(moe.values()), "peer": peer,
-                   "scaling_E64_vs_E8": scaling, "reference_stages_ms": stages, "expert_loop_order": loop_order, "skipped": skipped}, f, indent=1)
+                   "scaling_E64_vs_E8": scaling, "memory": mem_rows, "reference_stages_ms": stages, "expert_loop_order": loop_order, "skipped": skipped}, f, indent=1)
     chart(folder, rows, backends, machine)
 
 

@@ -8,7 +8,7 @@ import org.apache.commons.numbers.gamma.Erf;
  * \( f_e(x) = W_{out,e}^\top \phi(W_{in,e}^\top x + b_{in,e}) + b_{out,e} \), and for the gated kinds
  * \( f_e(x) = W_{out,e}^\top (\phi(W_{in,e}^\top x + b_{in,e}) \odot W_{gate,e}^\top x) + b_{out,e} \).
  * With W_in, W_gate of shape [E, d, h] and W_out of shape [E, h, d], row-major.
- * {@link #backward} differentiates {@link #forward} line by line.
+ * {@link #backward} and {@link #weightGradients} differentiate {@link #forward} line by line.
  *
  * <pre>
  * Shazeer, N. "GLU Variants Improve Transformer." arXiv:2002.05202, 2020 (GEGLU, SwiGLU).
@@ -72,37 +72,38 @@ public final class ExpertNetwork {
     }
 
     /**
-     * Backward of {@link #forward} for one row: given \( \partial L / \partial f_e(x) \), adds
-     * \( \partial L / \partial x \) to {@code dX} and, unless {@code dW} is null (experts frozen), the
-     * gradients of expert e's weights and biases to {@code dW}. With \( \delta = \partial L / \partial f \):
+     * What the backward of one row hands to the expert's weight gradients:
+     * \( \delta = \partial L / \partial f_e(x) \), \( \partial L / \partial a \) and (gated kinds)
+     * \( \partial L / \partial b \), each as in {@link #backward}.
+     *
+     * @param dOutput \( \delta \), [d]
+     * @param dA      \( \partial L / \partial a \), [h]
+     * @param dB      \( \partial L / \partial b \), [h], or null if not gated
+     */
+    public record RowGradient(double[] dOutput, double[] dA, double[] dB) {}
+
+    /**
+     * Backward of {@link #forward} for one row: given \( \delta = \partial L / \partial f_e(x) \), adds
+     * \( \partial L / \partial x \) to {@code dX}, and returns what {@link #weightGradients} needs:
      * \( \partial L / \partial \mathit{hidden} = W_{out} \delta \),
      * \( \partial L / \partial a = \partial L / \partial \mathit{hidden} \odot \phi'(a) \odot b \) (b = 1 if not gated),
      * \( \partial L / \partial b = \partial L / \partial \mathit{hidden} \odot \phi(a) \),
-     * \( \partial L / \partial x = W_{in}\, \partial L / \partial a + W_{gate}\, \partial L / \partial b \),
-     * \( \partial L / \partial W_{out} = \mathit{hidden}\, \delta^\top \),
-     * \( \partial L / \partial W_{in} = x\, (\partial L / \partial a)^\top \),
-     * \( \partial L / \partial W_{gate} = x\, (\partial L / \partial b)^\top \).
+     * \( \partial L / \partial x = W_{in}\, \partial L / \partial a + W_{gate}\, \partial L / \partial b \).
      *
-     * @param w       the weights the forward used
-     * @param kind    the expert kind
-     * @param e       the expert
-     * @param x       the row's input at {@code xOffset}, [d]
-     * @param xOffset where the row starts in {@code x}
-     * @param cache   what {@link #forward} returned for this row
-     * @param dOutput \( \partial L / \partial f_e(x) \), [d]
-     * @param dX      accumulates \( \partial L / \partial x \) at {@code dxOffset}
+     * @param w        the weights the forward used
+     * @param kind     the expert kind
+     * @param e        the expert
+     * @param cache    what {@link #forward} returned for this row
+     * @param dOutput  \( \delta \), [d]
+     * @param dX       accumulates \( \partial L / \partial x \) at {@code dxOffset}
      * @param dxOffset where the row starts in {@code dX}
-     * @param dW      accumulates the weight gradients in the weights' layout, or null to skip that work
-     * @return the multiply-adds spent on weight and bias gradients: 0 when {@code dW} is null
      */
-    public static long backward(ReferenceWeights w, Activation kind, int e, double[] x, int xOffset, Activations cache,
-                                double[] dOutput, double[] dX, int dxOffset, ReferenceGradients dW) {
+    public static RowGradient backward(ReferenceWeights w, Activation kind, int e, Activations cache, double[] dOutput,
+                                       double[] dX, int dxOffset) {
         int d = w.d();
         int h = w.h();
         double[] a = cache.preActivation();
         double[] b = cache.gateLinear();
-        double[] hidden = cache.hidden();
-        long work = 0;
         // forward: yj = bOut[e, j] + Σ_i hidden[i] * wOut[e, i, j]
         double[] dHidden = new double[h];
         for (int i = 0; i < h; i++) {
@@ -111,20 +112,6 @@ public final class ExpertNetwork {
                 s += dOutput[j] * w.wOut()[(e * h + i) * d + j];
             }
             dHidden[i] = s;
-        }
-        if (dW != null) {
-            for (int i = 0; i < h; i++) {
-                for (int j = 0; j < d; j++) {
-                    dW.wOut()[(e * h + i) * d + j] += hidden[i] * dOutput[j];
-                }
-            }
-            work += (long) h * d;
-            if (dW.bOut() != null) {
-                for (int j = 0; j < d; j++) {
-                    dW.bOut()[e * d + j] += dOutput[j];
-                }
-                work += d;
-            }
         }
         // forward: hidden[i] = activate(kind, a[i]) * (b == null ? 1 : b[i])
         double[] dA = new double[h];
@@ -146,25 +133,73 @@ public final class ExpertNetwork {
             }
             dX[dxOffset + j] += s;
         }
-        if (dW != null) {
-            for (int j = 0; j < d; j++) {
-                double xj = x[xOffset + j];
+        return new RowGradient(dOutput, dA, dB);
+    }
+
+    /**
+     * The gradients of expert e's weights and biases over all of its rows, added to {@code dW}:
+     * \( \partial L / \partial W_{out} = \sum_r \mathit{hidden}_r\, \delta_r^\top \),
+     * \( \partial L / \partial W_{in} = \sum_r x_r\, (\partial L / \partial a_r)^\top \),
+     * \( \partial L / \partial W_{gate} = \sum_r x_r\, (\partial L / \partial b_r)^\top \), and the
+     * biases' \( \sum_r \delta_r \), \( \sum_r \partial L / \partial a_r \). Every element adds its rows in
+     * order, as a row-by-row accumulation would; the loops take one weight row at a time across all
+     * rows, so each gradient element is loaded and stored once per expert, not once per row.
+     *
+     * @param w     the weights the forward used (for the shapes)
+     * @param e     the expert
+     * @param x     the expert's rows' inputs, [rows, d]
+     * @param cache what {@link #forward} returned for each row
+     * @param rows  what {@link #backward} returned for each row
+     * @param dW    accumulates the weight gradients in the weights' layout
+     * @return the multiply-adds spent
+     */
+    public static long weightGradients(ReferenceWeights w, int e, double[] x, Activations[] cache, RowGradient[] rows,
+                                       ReferenceGradients dW) {
+        int d = w.d();
+        int h = w.h();
+        int n = rows.length;
+        boolean gated = n > 0 && rows[0].dB() != null;
+        // forward: yj = bOut[e, j] + Σ_i hidden[i] * wOut[e, i, j]
+        for (int i = 0; i < h; i++) {
+            int row = (e * h + i) * d;
+            for (int r = 0; r < n; r++) {
+                double hi = cache[r].hidden()[i];
+                double[] dOut = rows[r].dOutput();
+                for (int j = 0; j < d; j++) {
+                    dW.wOut()[row + j] += hi * dOut[j];
+                }
+            }
+        }
+        if (dW.bOut() != null) {
+            for (int r = 0; r < n; r++) {
+                for (int j = 0; j < d; j++) {
+                    dW.bOut()[e * d + j] += rows[r].dOutput()[j];
+                }
+            }
+        }
+        // forward: ai = bIn[e, i] + Σ_j x[j] * wIn[e, j, i];  bi = Σ_j x[j] * wGate[e, j, i]
+        for (int j = 0; j < d; j++) {
+            int row = (e * d + j) * h;
+            for (int r = 0; r < n; r++) {
+                double xj = x[r * d + j];
+                double[] dA = rows[r].dA();
+                double[] dB = rows[r].dB();
                 for (int i = 0; i < h; i++) {
-                    dW.wIn()[(e * d + j) * h + i] += xj * dA[i];
+                    dW.wIn()[row + i] += xj * dA[i];
                     if (dB != null) {
-                        dW.wGate()[(e * d + j) * h + i] += xj * dB[i];
+                        dW.wGate()[row + i] += xj * dB[i];
                     }
                 }
             }
-            work += (long) d * h * (dB != null ? 2 : 1);
-            if (dW.bIn() != null) {
+        }
+        if (dW.bIn() != null) {
+            for (int r = 0; r < n; r++) {
                 for (int i = 0; i < h; i++) {
-                    dW.bIn()[e * h + i] += dA[i];
+                    dW.bIn()[e * h + i] += rows[r].dA()[i];
                 }
-                work += h;
             }
         }
-        return work;
+        return (long) n * ((long) h * d + (long) d * h * (gated ? 2 : 1) + (dW.bOut() != null ? d : 0) + (dW.bIn() != null ? h : 0));
     }
 
     /** \( \phi(a) \) of an expert kind (the gated kinds use their base nonlinearity). */

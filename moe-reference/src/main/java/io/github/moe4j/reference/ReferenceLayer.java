@@ -772,7 +772,8 @@ public final class ReferenceLayer implements MoeLayer {
         int d = config.modelDim();
         long work = 0;
         for (int ex = 0; ex < config.experts(); ex++) {
-            for (int i = 0; i < dispatch.tokenOf()[ex].length; i++) {
+            ExpertNetwork.RowGradient[] rows = new ExpertNetwork.RowGradient[dispatch.tokenOf()[ex].length];
+            for (int i = 0; i < rows.length; i++) {
                 int t = dispatch.tokenOf()[ex][i];
                 int j = dispatch.choiceOf()[ex][i];
                 ExpertNetwork.Activations cache = f.experts().activations()[ex][i];
@@ -786,8 +787,10 @@ public final class ReferenceLayer implements MoeLayer {
                 }
                 dGate[t * m + j] += dg;
                 // forward (dispatch): inputs[ex][i * d + c] = x[t * d + c], so the row's dx goes back to token t
-                work += ExpertNetwork.backward(weights, config.activation(), ex, dispatch.inputs()[ex], i * d, cache, dF,
-                        dExpertInput, t * d, dW);
+                rows[i] = ExpertNetwork.backward(weights, config.activation(), ex, cache, dF, dExpertInput, t * d);
+            }
+            if (dW != null) {
+                work += ExpertNetwork.weightGradients(weights, ex, dispatch.inputs()[ex], f.experts().activations()[ex], rows, dW);
             }
         }
         return work;
