@@ -63,6 +63,19 @@ class CpuBackendTest {
         SplittableRandom rnd = new SplittableRandom(9);
         Tensor x = random(rnd, 1200, 24);
         Tensor dy = random(rnd, 1200, 24);
+        Result one = sameOnOneAndThreeThreads(c, w, x, dy);
+        try (CpuBackend b = new CpuBackend(1); MoeLayer layer = b.createLayer(c, w);
+             MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
+            int[] kept = f.routing().kept();
+            assertTrue(java.util.Arrays.stream(kept).max().orElse(0) > CpuLayer.ROW_BLOCK,
+                    "the case must cut an expert into several row blocks: kept " + java.util.Arrays.toString(kept));
+        }
+        assertNotNull(one.g().wGate());
+        assertNotNull(one.g().bIn());
+    }
+
+    /** Runs the call on 1 and on 3 threads, asserts that output and gradients are bit-identical, and returns the first. */
+    private static Result sameOnOneAndThreeThreads(MoeConfig c, MoeWeights w, Tensor x, Tensor dy) {
         Result one;
         Result three;
         try (CpuBackend b = new CpuBackend(1)) {
@@ -71,16 +84,9 @@ class CpuBackendTest {
         try (CpuBackend b = new CpuBackend(3)) {
             three = run(b, c, w, x, dy);
         }
-        try (CpuBackend b = new CpuBackend(1); MoeLayer layer = b.createLayer(c, w);
-             MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
-            int[] kept = f.routing().kept();
-            assertTrue(java.util.Arrays.stream(kept).max().orElse(0) > CpuLayer.ROW_BLOCK,
-                    "the case must cut an expert into several row blocks: kept " + java.util.Arrays.toString(kept));
-        }
-        assertEquals(one.y(), three.y(), "output");
-        assertEquals(one.g(), three.g(), "gradients");
-        assertNotNull(one.g().wGate());
-        assertNotNull(one.g().bIn());
+        assertEquals(one.y(), three.y(), "output, " + c.router());
+        assertEquals(one.g(), three.g(), "gradients, " + c.router());
+        return one;
     }
 
     /**
@@ -98,20 +104,8 @@ class CpuBackendTest {
                 .router(new ExpertChoiceRouterConfig()).capacity(Capacity.factor(1.5)).losses(LossWeights.of().z(0.001))
                 .routerBias(true).build();
         for (MoeConfig c : new MoeConfig[] {noisy, expertChoice}) {
-            MoeWeights w = MoeWeights.random(c, 12);
             SplittableRandom rnd = new SplittableRandom(13);
-            Tensor x = random(rnd, tokens, dims);
-            Tensor dy = random(rnd, tokens, dims);
-            Result one;
-            Result three;
-            try (CpuBackend b = new CpuBackend(1)) {
-                one = run(b, c, w, x, dy);
-            }
-            try (CpuBackend b = new CpuBackend(3)) {
-                three = run(b, c, w, x, dy);
-            }
-            assertEquals(one.y(), three.y(), "output, " + c.router());
-            assertEquals(one.g(), three.g(), "gradients, " + c.router());
+            Result one = sameOnOneAndThreeThreads(c, MoeWeights.random(c, 12), random(rnd, tokens, dims), random(rnd, tokens, dims));
             assertNotNull(one.g().router(), "router gradient, " + c.router());
             assertEquals(c == noisy, one.g().noiseRouter() != null, "noise router gradient, " + c.router());
         }
