@@ -25,8 +25,9 @@ import io.github.moe4j.reference.RoutingPlan;
  * \( m_{W_r} = |\tilde{x}|^\top m_z \), \( m_{b_r} = \sum_t m_z \).
  *
  * <p>The output cancels the same way wherever a token's kept experts nearly cancel,
- * \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \approx 0 \): its scale is {@link #outputScale}, the largest
- * \( \sum_j |g_{t,j} f_{S_t[j]}(x_t)_c| \), not the largest |y|.
+ * \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \approx 0 \), or an expert's hidden units do,
+ * \( f_c = \sum_i \mathit{hidden}_i W_{out,i,c} \approx 0 \): its scale is {@link #outputScale}, the
+ * largest sum of the magnitudes of those terms, not the largest |y|.
  */
 final class CancellingTerms {
     private CancellingTerms() {}
@@ -44,14 +45,18 @@ final class CancellingTerms {
     }
 
     /**
-     * The scale of the output y [T, d]: the largest sum over a token's kept choices of
-     * \( |g_{t,j}\, f_{S_t[j]}(x_t)_c| \), from the oracle's own gates and expert outputs. It is at
-     * least max|y| and is what float32 rounding in y is proportional to.
+     * The scale of the output y [T, d]: the largest, over tokens t and columns c, of the terms y
+     * sums, \( \sum_j |g_{t,j}| \, ( \sum_i |\mathit{hidden}_{t,j,i} W_{out,e,i,c}| + |b_{out,e,c}| ) \) with
+     * e = S_t[j], from the oracle's own gates and hidden values. It is at least max|y|, and it is what
+     * float32 rounding in y is proportional to: y cancels where a token's experts nearly cancel, and
+     * an expert's output itself cancels where its hidden units' contributions do.
      */
     static double outputScale(ReferenceForward on) {
         RoutingPlan plan = on.plan();
+        ReferenceWeights w = on.layer().weights();
         int m = plan.choices();
         int d = on.config().modelDim();
+        int h = on.config().hiddenDim();
         double scale = 0;
         for (int t = 0; t < plan.tokens(); t++) {
             double[] sum = new double[d];
@@ -60,9 +65,16 @@ final class CancellingTerms {
                 if (row < 0) {
                     continue;
                 }
-                double[] f = on.experts().activations()[plan.selected()[t * m + j]][row].output();
+                int e = plan.selected()[t * m + j];
+                double g = Math.abs(plan.gate()[t * m + j]);
+                double[] hidden = on.experts().activations()[e][row].hidden();
                 for (int c = 0; c < d; c++) {
-                    sum[c] += Math.abs(plan.gate()[t * m + j] * f[c]);
+                    // forward: f[c] = bOut[e, c] + Σ_i hidden[i] * wOut[e, i, c]
+                    double terms = w.bOut() == null ? 0 : Math.abs(w.bOut()[e * d + c]);
+                    for (int i = 0; i < h; i++) {
+                        terms += Math.abs(hidden[i] * w.wOut()[(e * h + i) * d + c]);
+                    }
+                    sum[c] += g * terms;
                 }
             }
             for (double v : sum) {

@@ -1,5 +1,6 @@
 package io.github.moe4j.conformance;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,9 +54,9 @@ class CancellingTermsTest {
     }
 
     /**
-     * The output's scale is the largest \( \sum_j |g_{t,j} f_{S_t[j]}(x_t)_c| \), recomputed here from
-     * the experts directly; it bounds |y|; noise of a few float32 roundings of it passes, an error
-     * of 1e-3 of it does not.
+     * The output's scale is the largest \( \sum_j |g_{t,j}| (\sum_i |\mathit{hidden}_i W_{out,i,c}| + |b_{out,c}|) \),
+     * recomputed here from the experts directly; it bounds |y|; noise of a few float32 roundings of
+     * it passes, an error of 1e-3 of it does not.
      */
     @Test
     void outputScaleIsTheSumOfTheKeptTermsMagnitudes() {
@@ -68,9 +69,13 @@ class CancellingTermsTest {
                 double sum = 0;
                 for (int j = 0; j < 2; j++) {
                     int e = f.plan().selected()[t * 2 + j];
-                    double[] fx = io.github.moe4j.reference.ExpertNetwork.forward(layer.weights(), config.activation(), e,
-                            f.router().expertInput(), t * 3).output();
-                    sum += Math.abs(f.plan().gate()[t * 2 + j] * fx[c]);
+                    double[] hidden = io.github.moe4j.reference.ExpertNetwork.forward(layer.weights(), config.activation(), e,
+                            f.router().expertInput(), t * 3).hidden();
+                    double terms = 0; // the preset has no expert biases
+                    for (int i = 0; i < 2; i++) {
+                        terms += Math.abs(hidden[i] * layer.weights().wOut()[(e * 2 + i) * 3 + c]);
+                    }
+                    sum += Math.abs(f.plan().gate()[t * 2 + j]) * terms;
                 }
                 want = Math.max(want, sum);
             }
@@ -87,6 +92,29 @@ class CancellingTermsTest {
         }
         assertTrue(Compare.floatsReport("y", f.y(), noisy, new int[] {5, 3}, tol, scale).mismatches().isEmpty());
         assertTrue(!Compare.floatsReport("y", f.y(), wrong, new int[] {5, 3}, tol, scale).mismatches().isEmpty());
+    }
+
+    /**
+     * An expert's output can cancel inside the expert: with hidden = (1, 0.75) and W_out's columns
+     * (0.75, -1) and (0.375, -0.5), y is exactly 0, yet a float32 backend's y carries the rounding of
+     * terms of size 0.75 and 0.375. The scale counts those terms (1.5), not |y| or |g f| (0).
+     */
+    @Test
+    void outputScaleCountsTheHiddenUnitsAnExpertSums() {
+        MoeConfig config = Presets.switchTop1().modelDim(2).hiddenDim(2).experts(1).capacity(Capacity.dropless())
+                .expertBias(false).build();
+        MoeWeights w = new MoeWeights(Tensor.zeros(2, 1), null, null, Tensor.of(new float[] {1, 0, 0, 1}, 1, 2, 2), null,
+                Tensor.of(new float[] {0.75f, 0.375f, -1f, -0.5f}, 1, 2, 2), null, null);
+        ReferenceLayer layer = new ReferenceLayer(config, w);
+        ReferenceForward f = layer.forward(new double[] {1, 0.75}, 1, ForwardOptions.inference());
+        assertEquals(0.0, Compare.maxAbs(f.y()), "y cancels exactly");
+        double scale = CancellingTerms.outputScale(f);
+        assertEquals(1.5, scale, 1e-15);
+        Tolerance tol = Tolerances.FP32.output(new Tolerances.Sizes(2, 2, 1, 1, 1, 1, 1, 1));
+        double[] noisy = {4 * Math.scalb(1.0, -24) * 0.75, -4 * Math.scalb(1.0, -24) * 0.375};
+        double[] wrong = {1e-3 * scale, 0};
+        assertTrue(Compare.floatsReport("y", f.y(), noisy, new int[] {1, 2}, tol, scale).mismatches().isEmpty());
+        assertTrue(!Compare.floatsReport("y", f.y(), wrong, new int[] {1, 2}, tol, scale).mismatches().isEmpty());
     }
 
     /**

@@ -8,8 +8,8 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Which BLAS implementation the expert GEMMs run on (the reference computes the same products
- * with plain loops in {@code ExpertNetwork}): what {@link BLAS#getInstance()} picked (JNI to the
+ * Which BLAS implementation the expert and router GEMMs run on (the reference computes the same
+ * products with plain loops in {@code ExpertNetwork} and {@code ReferenceLayer}): what {@link BLAS#getInstance()} picked (JNI to the
  * system's {@code libblas.so.3}, else the Vector API, else plain Java), with the native library's
  * file when one is loaded. A missing native BLAS is not silent: {@link #notice()} says so, once
  * in the log and always in the backend's {@code device()}.
@@ -50,7 +50,7 @@ record BlasInfo(BLAS blas, String description, boolean isNative, String notice) 
             String kind = lib.toLowerCase(java.util.Locale.ROOT).contains("openblas") ? "OpenBLAS: " : "";
             return new BlasInfo(blas, name + (lib.isEmpty() ? "" : " (" + kind + lib + ")"), true, "");
         }
-        String notice = "moe-cpu: no native BLAS could be loaded (libblas.so.3); the expert GEMMs run on " + name
+        String notice = "moe-cpu: no native BLAS could be loaded (libblas.so.3); the expert and router GEMMs run on " + name
                 + ", several times slower. Hint: apt-get install libopenblas0-pthread";
         return new BlasInfo(blas, name + " (fallback: no native BLAS)", false, notice);
     }

@@ -4,31 +4,28 @@ import io.github.moe4j.api.MoeForward;
 import io.github.moe4j.api.MoeLosses;
 import io.github.moe4j.api.Routing;
 import io.github.moe4j.api.Tensor;
-import io.github.moe4j.reference.ReferenceForward;
 
 /**
  * The CPU layer's forward result (the reference's {@code ReferenceForward}): the output, the
- * routing and losses, and what backward needs: the router stage's result, the dispatch and the
- * expert activations. {@link #close()} hands the activations' buffers back to the layer.
+ * routing and losses, and what backward needs: the router's forward ({@link CpuRouter.Forward}),
+ * the dispatch and the expert activations. {@link #close()} hands the activations' buffers back to
+ * the layer.
  */
 final class CpuForward implements MoeForward {
     private final CpuLayer layer;
-    private final ReferenceForward routed;
+    private final CpuRouter.Forward routed;
     private final Dispatch dispatch;
     private final CpuLayer.Workspace workspace;
     private final Tensor output;
-    private final boolean expertsJittered;
     private Routing routing;
     private boolean closed;
 
-    CpuForward(CpuLayer layer, ReferenceForward routed, Dispatch dispatch, CpuLayer.Workspace workspace, Tensor output,
-               boolean expertsJittered) {
+    CpuForward(CpuLayer layer, CpuRouter.Forward routed, Dispatch dispatch, CpuLayer.Workspace workspace, Tensor output) {
         this.layer = layer;
         this.routed = routed;
         this.dispatch = dispatch;
         this.workspace = workspace;
         this.output = output;
-        this.expertsJittered = expertsJittered;
     }
 
     @Override
@@ -39,21 +36,21 @@ final class CpuForward implements MoeForward {
     @Override
     public Routing routing() {
         if (routing == null) {
-            routing = routed.plan().toRouting();
+            routing = routed.routing().toRouting();
         }
         return routing;
     }
 
     @Override
     public MoeLosses losses() {
-        return routed.losses();
+        return routed.losses().losses();
     }
 
     CpuLayer layer() {
         return layer;
     }
 
-    ReferenceForward routed() {
+    CpuRouter.Forward routed() {
         return routed;
     }
 
@@ -65,12 +62,8 @@ final class CpuForward implements MoeForward {
         return workspace;
     }
 
-    boolean expertsJittered() {
-        return expertsJittered;
-    }
-
     int tokens() {
-        return routed.plan().tokens();
+        return routed.routing().tokens();
     }
 
     boolean isClosed() {

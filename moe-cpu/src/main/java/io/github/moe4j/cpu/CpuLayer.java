@@ -8,27 +8,21 @@ import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeForward;
 import io.github.moe4j.api.MoeGradients;
 import io.github.moe4j.api.MoeLayer;
-import io.github.moe4j.api.MoeLosses;
 import io.github.moe4j.api.MoeWeights;
 import io.github.moe4j.api.Mode;
 import io.github.moe4j.api.Tensor;
-import io.github.moe4j.reference.ReferenceForward;
-import io.github.moe4j.reference.ReferenceGradients;
-import io.github.moe4j.reference.ReferenceLayer;
-import io.github.moe4j.reference.ReferenceWeights;
-import io.github.moe4j.reference.RouterOutput;
-import io.github.moe4j.reference.RoutingPlan;
 import java.util.Arrays;
 import java.util.Set;
 
 /**
- * A MoE layer on the CPU: the stages of the reference's {@code ReferenceLayer}, with the expert
- * stages (dispatch, experts, combine and their backward) in float32 on a thread pool and BLAS.
+ * A MoE layer on the CPU: the stages of the reference's {@code ReferenceLayer}, in float32 on a
+ * thread pool and BLAS.
  *
  * <ol>
- * <li>Router, routing and losses (SPEC §2–§7): the reference's stage API ({@code router},
- *     {@code route}, {@code losses}, and {@code backwardFromGates} in backward), run on a
- *     router-only copy of the configuration. This is O(T·d·E) work beside the experts' O(T·k·d·h).</li>
+ * <li>Router, routing and losses (SPEC §2–§7), in {@link CpuRouter}: the logits by SGEMM in float32,
+ *     then softmax, selection, capacity slots, gates and losses in double on those logits, and in
+ *     backward \( \partial L / \partial g \) back to the logits in double and through the router's
+ *     weights by SGEMM. This is O(T·d·E) work beside the experts' O(T·k·d·h).</li>
  * <li>Dispatch: the kept assignments grouped by expert in one counting pass (no dense [T, E, C]
  *     tensor), each expert's rows gathered into one contiguous buffer.</li>
  * <li>Experts: per block of an expert's rows, \( A = X W_{in} + b_{in} \) (and \( B = X W_{gate} \))
@@ -63,7 +57,7 @@ final class CpuLayer implements MoeLayer {
     private final float[] wOut;
     private final float[] bIn;
     private final float[] bOut;
-    private final ReferenceLayer router;
+    private final CpuRouter router;
     /** The workspace of the last closed forward, for the next one. */
     private Workspace spare;
     /** Per worker: [ROW_BLOCK, h] blocks for what a forward or backward does not keep. */
@@ -85,14 +79,7 @@ final class CpuLayer implements MoeLayer {
         this.wOut = weights.wOut().toArray();
         this.bIn = weights.bIn() == null ? null : weights.bIn().toArray();
         this.bOut = weights.bOut() == null ? null : weights.bOut().toArray();
-        // the router stage only: the same router, capacity, priority, losses and padding, with a 1-wide
-        // non-gated expert standing in for the experts, which this class computes itself
-        MoeConfig routerConfig = config.toBuilder().hiddenDim(1).activation(Activation.RELU).expertBias(false).build();
-        ReferenceWeights rw = new ReferenceWeights(d, 1, e, weights.router().toDoubleArray(),
-                weights.routerBias() == null ? null : weights.routerBias().toDoubleArray(),
-                weights.noiseRouter() == null ? null : weights.noiseRouter().toDoubleArray(),
-                new double[e * d], null, new double[e * d], null, null);
-        this.router = new ReferenceLayer(routerConfig, rw);
+        this.router = new CpuRouter(config, weights, workers, gemm);
         this.scratch = new BlockScratch[workers.threads()];
     }
 
@@ -115,35 +102,15 @@ final class CpuLayer implements MoeLayer {
         }
         int tokens = input.dim(0);
         input.requireShape("input", "[tokens, modelDim]", tokens, d);
-        float[] x = input.toArray();
-        double[] xd = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            xd[i] = x[i];
-        }
-        RouterOutput r = router.router(xd, tokens, options);
-        RoutingPlan plan = router.route(r, options);
-        double[][] noisyStats = new double[2][];
-        MoeLosses losses = router.losses(r, plan, options, noisyStats);
-        ReferenceForward routed = new ReferenceForward(router.config(), router, r, plan, null, null, null, noisyStats[0],
-                noisyStats[1], losses);
-
-        Dispatch dispatch = Dispatch.of(plan, e);
-        boolean expertsJittered = r.jitter() != null && r.expertInput() == r.routerInput();
-        float[] expertInput = x;
-        if (expertsJittered) {
-            // forward (reference router): expertInput = routerInput = x ⊙ u
-            double[] u = r.jitter();
-            expertInput = new float[x.length];
-            for (int i = 0; i < x.length; i++) {
-                expertInput[i] = (float) (x[i] * u[i]);
-            }
-        }
+        CpuRouter.Forward routed = router.forward(input.toArray(), tokens, options);
+        Dispatch dispatch = Dispatch.of(routed.routing(), e);
         // training keeps the activations backward needs; inference only the rows and their outputs
         Workspace ws = take(dispatch.rows(), options.mode() == Mode.TRAINING);
-        gatherRows(dispatch, expertInput, ws.x);
+        // the experts receive x, or x ⊙ u when jitter feeds them
+        gatherRows(dispatch, routed.expertInput(), ws.x);
         expertsForward(ws, dispatch);
         float[] y = combine(dispatch, ws.f, tokens);
-        return new CpuForward(this, routed, dispatch, ws, Tensor.adopt(y, tokens, d), expertsJittered);
+        return new CpuForward(this, routed, dispatch, ws, Tensor.adopt(y, tokens, d));
     }
 
     /** \( f_e \) of every dispatched row, into {@code ws.f}; a, b and hidden into ws if it keeps them. */
@@ -294,17 +261,17 @@ final class CpuLayer implements MoeLayer {
             }
         });
 
-        // gates, losses, router: the reference's router backward, given dL/dg
-        ReferenceGradients rg = router.backwardFromGates(f.routed(), dGate, frozen);
-        double[] u = f.routed().router().jitter();
-        float[] dx = new float[tokens * d];
+        // gates, losses, router, given dL/dg
+        CpuRouter.Gradients rg = router.backward(f.routed(), dGate, frozen);
+        float[] u = f.routed().jitter();
+        boolean expertsJittered = f.routed().expertsJittered();
+        float[] dx = rg.input();
         for (int i = 0; i < dx.length; i++) {
             // forward: expertInput = x (or x ⊙ u when jitter reaches the experts)
-            double fromExperts = f.expertsJittered() ? u[i] * dExpertInput[i] : dExpertInput[i];
-            dx[i] = (float) (rg.input()[i] + fromExperts);
+            dx[i] += expertsJittered ? u[i] * dExpertInput[i] : dExpertInput[i];
         }
-        return new MoeGradients(Tensor.adopt(dx, tokens, d), doubles(rg.router(), d, e), doubles(rg.routerBias(), e),
-                doubles(rg.noiseRouter(), d, e), adopted(gWIn, e, d, h), adopted(gWGate, e, d, h), adopted(gWOut, e, h, d),
+        return new MoeGradients(Tensor.adopt(dx, tokens, d), adopted(rg.router(), d, e), adopted(rg.routerBias(), e),
+                adopted(rg.noiseRouter(), d, e), adopted(gWIn, e, d, h), adopted(gWGate, e, d, h), adopted(gWOut, e, h, d),
                 adopted(gBIn, e, h), adopted(gBOut, e, d));
     }
 
@@ -424,10 +391,6 @@ final class CpuLayer implements MoeLayer {
 
     private static int blocks(int n, int size) {
         return (n + size - 1) / size;
-    }
-
-    private static Tensor doubles(double[] a, int... shape) {
-        return a == null ? null : Tensor.ofDoubles(a, shape);
     }
 
     private static Tensor adopted(float[] a, int... shape) {

@@ -1,7 +1,5 @@
 package io.github.moe4j.cpu;
 
-import io.github.moe4j.reference.RoutingPlan;
-
 /**
  * Index dispatch (the reference's {@code ReferenceLayer.Dispatch}): the kept assignments grouped by
  * expert, each expert's rows contiguous, in token order within an expert. Nothing is [T, E, C].
@@ -15,7 +13,7 @@ import io.github.moe4j.reference.RoutingPlan;
 record Dispatch(int choices, int[] rowStart, int[] rowOf, int[] tokenOfRow, float[] gateOfRow) {
 
     /** Groups the kept assignments of a routing by expert: one counting pass, one placing pass. */
-    static Dispatch of(RoutingPlan plan, int experts) {
+    static Dispatch of(CpuRouting plan, int experts) {
         int tokens = plan.tokens();
         int m = plan.choices();
         int[] selected = plan.selected();

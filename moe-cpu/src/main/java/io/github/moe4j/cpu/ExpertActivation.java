@@ -1,7 +1,7 @@
 package io.github.moe4j.cpu;
 
 import io.github.moe4j.api.Activation;
-import org.apache.commons.numbers.gamma.Erf;
+import org.apache.commons.numbers.gamma.Erfc;
 
 /**
  * The experts' nonlinearity over a range of a block's elements, in float, one tight loop per kind
@@ -47,7 +47,8 @@ final class ExpertActivation {
             case GEGLU:
                 for (int i = from; i < to; i++) {
                     double v = a[i];
-                    float phi = (float) (0.5 * v * (1 + Erf.value(v * INV_SQRT_2)));
+                    // ½ v erfc(-v/√2) = ½ v (1 + erf(v/√2)), without the cancellation of 1 + erf for v ≪ 0
+                    float phi = (float) (0.5 * v * Erfc.value(-v * INV_SQRT_2));
                     hidden[i] = b == null ? phi : phi * b[i];
                 }
                 break;
@@ -94,7 +95,7 @@ final class ExpertActivation {
             case GEGLU:
                 for (int i = from; i < to; i++) {
                     double v = a[i];
-                    double cdf = 0.5 * (1 + Erf.value(v * INV_SQRT_2));
+                    double cdf = 0.5 * Erfc.value(-v * INV_SQRT_2);
                     double pdf = Math.exp(-0.5 * v * v) * INV_SQRT_2PI;
                     store(dHidden[shift + i], (float) (cdf + v * pdf), (float) (v * cdf), b, dA, dB, i);
                 }

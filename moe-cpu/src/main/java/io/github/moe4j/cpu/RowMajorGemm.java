@@ -6,7 +6,8 @@ import dev.ludovic.netlib.blas.BLAS;
  * Row-major SGEMM on a column-major (Fortran) BLAS: the one place where moe-cpu maps its
  * row-major matrices onto netlib's {@code sgemm}. It implements the matrix products of the
  * reference's {@code ExpertNetwork} (\( x W_{in} \), \( \phi(\cdot) W_{out} \) and their
- * transposes in backward) for a block of rows at once.
+ * transposes in backward) and of its router (\( \tilde{x} W_r \), \( x W_{noise} \) and theirs) for a
+ * block of rows at once.
  *
  * <p>A row-major [m, n] matrix with leading dimension ld is, read column-major, its transpose
  * [n, m] with the same leading dimension. So \( C = \operatorname{op}(A) \operatorname{op}(B) \)

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.moe4j.api.Activation;
 import io.github.moe4j.api.Capacity;
+import io.github.moe4j.api.ExpertChoiceRouterConfig;
 import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.Freeze;
 import io.github.moe4j.api.LossWeights;
@@ -18,6 +19,7 @@ import io.github.moe4j.api.MoeForward;
 import io.github.moe4j.api.MoeGradients;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.Tensor;
 import java.util.EnumSet;
 import java.util.Set;
@@ -61,6 +63,19 @@ class CpuBackendTest {
         SplittableRandom rnd = new SplittableRandom(9);
         Tensor x = random(rnd, 1200, 24);
         Tensor dy = random(rnd, 1200, 24);
+        Result one = sameOnOneAndThreeThreads(c, w, x, dy);
+        try (CpuBackend b = new CpuBackend(1); MoeLayer layer = b.createLayer(c, w);
+             MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
+            int[] kept = f.routing().kept();
+            assertTrue(java.util.Arrays.stream(kept).max().orElse(0) > CpuLayer.ROW_BLOCK,
+                    "the case must cut an expert into several row blocks: kept " + java.util.Arrays.toString(kept));
+        }
+        assertNotNull(one.g().wGate());
+        assertNotNull(one.g().bIn());
+    }
+
+    /** Runs the call on 1 and on 3 threads, asserts that output and gradients are bit-identical, and returns the first. */
+    private static Result sameOnOneAndThreeThreads(MoeConfig c, MoeWeights w, Tensor x, Tensor dy) {
         Result one;
         Result three;
         try (CpuBackend b = new CpuBackend(1)) {
@@ -69,16 +84,31 @@ class CpuBackendTest {
         try (CpuBackend b = new CpuBackend(3)) {
             three = run(b, c, w, x, dy);
         }
-        try (CpuBackend b = new CpuBackend(1); MoeLayer layer = b.createLayer(c, w);
-             MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
-            int[] kept = f.routing().kept();
-            assertTrue(java.util.Arrays.stream(kept).max().orElse(0) > CpuLayer.ROW_BLOCK,
-                    "the case must cut an expert into several row blocks: kept " + java.util.Arrays.toString(kept));
+        assertEquals(one.y(), three.y(), "output, " + c.router());
+        assertEquals(one.g(), three.g(), "gradients, " + c.router());
+        return one;
+    }
+
+    /**
+     * The router's own loops (logit and weight-gradient SGEMMs in several token and dimension blocks,
+     * expert choice over the pool) for the two routers the test above does not use: noisy top-k with
+     * learned noise and its importance and load losses, and expert choice.
+     */
+    @Test
+    void noisyAndExpertChoiceRoutersAreBitIdenticalWhateverTheThreadCount() {
+        int dims = 2 * CpuRouter.DIM_BLOCK + 8;
+        int tokens = 2 * CpuRouter.TOKEN_BLOCK + 88;
+        MoeConfig noisy = MoeConfig.builder().modelDim(dims).hiddenDim(16).experts(6).router(NoisyTopKRouterConfig.of(2))
+                .losses(LossWeights.of().z(0.001).importance(0.01).load(0.01)).build();
+        MoeConfig expertChoice = MoeConfig.builder().modelDim(dims).hiddenDim(16).experts(6)
+                .router(new ExpertChoiceRouterConfig()).capacity(Capacity.factor(1.5)).losses(LossWeights.of().z(0.001))
+                .routerBias(true).build();
+        for (MoeConfig c : new MoeConfig[] {noisy, expertChoice}) {
+            SplittableRandom rnd = new SplittableRandom(13);
+            Result one = sameOnOneAndThreeThreads(c, MoeWeights.random(c, 12), random(rnd, tokens, dims), random(rnd, tokens, dims));
+            assertNotNull(one.g().router(), "router gradient, " + c.router());
+            assertEquals(c == noisy, one.g().noiseRouter() != null, "noise router gradient, " + c.router());
         }
-        assertEquals(one.y(), three.y(), "output");
-        assertEquals(one.g(), three.g(), "gradients");
-        assertNotNull(one.g().wGate());
-        assertNotNull(one.g().bIn());
     }
 
     @Test

@@ -1,7 +1,7 @@
 package io.github.moe4j.reference;
 
 import io.github.moe4j.api.Activation;
-import org.apache.commons.numbers.gamma.Erf;
+import org.apache.commons.numbers.gamma.Erfc;
 
 /**
  * One expert's feed-forward network (SPEC §8):
@@ -202,23 +202,44 @@ public final class ExpertNetwork {
         return (long) n * ((long) h * d + (long) d * h * (gated ? 2 : 1) + (dW.bOut() != null ? d : 0) + (dW.bIn() != null ? h : 0));
     }
 
-    /** \( \phi(a) \) of an expert kind (the gated kinds use their base nonlinearity). */
+    /**
+     * \( \phi(a) \) of an expert kind (the gated kinds use their base nonlinearity). GELU is
+     * \( a \Phi(a) \) with \( \Phi(a) = \tfrac12 \operatorname{erfc}(-a/\sqrt2) \), and the tanh form
+     * \( \tfrac12 a (1 + \tanh u) = a\, \sigma(2u) \): the same functions as \( \tfrac12 a (1 + \operatorname{erf}) \)
+     * and \( \tfrac12 a (1 + \tanh) \), written so that nothing cancels for \( a \ll 0 \), where
+     * \( 1 + \operatorname{erf} \) or \( 1 + \tanh \) would lose every digit of a tiny result.
+     */
     public static double activate(Activation kind, double a) {
         switch (kind) {
             case RELU:
                 return a > 0 ? a : 0;
             case GELU:
             case GEGLU:
-                return 0.5 * a * (1 + Erf.value(a / Math.sqrt(2)));
+                return a * normalCdf(a);
             case GELU_TANH:
             case GEGLU_TANH:
-                return 0.5 * a * (1 + Math.tanh(SQRT_2_OVER_PI * (a + GELU_TANH_CUBIC * a * a * a)));
+                return a * sigmoid(2 * geluTanhArgument(a));
             case SILU:
             case SWIGLU:
                 return a / (1 + Math.exp(-a));
             default:
                 throw new AssertionError(kind);
         }
+    }
+
+    /** \( \Phi(a) = \tfrac12 (1 + \operatorname{erf}(a/\sqrt2)) \), as \( \tfrac12 \operatorname{erfc}(-a/\sqrt2) \). */
+    private static double normalCdf(double a) {
+        return 0.5 * Erfc.value(-a / Math.sqrt(2));
+    }
+
+    /** \( \sigma(v) = 1 / (1 + e^{-v}) \). */
+    private static double sigmoid(double v) {
+        return 1 / (1 + Math.exp(-v));
+    }
+
+    /** u of the tanh approximation of GELU: \( \sqrt{2/\pi}\,(a + 0.044715 a^3) \). */
+    private static double geluTanhArgument(double a) {
+        return SQRT_2_OVER_PI * (a + GELU_TANH_CUBIC * a * a * a);
     }
 
     /** \( \phi'(a) \), the derivative of {@link #activate}; ReLU's is taken as 0 at 0 (PyTorch). */
@@ -228,16 +249,15 @@ public final class ExpertNetwork {
                 return a > 0 ? 1 : 0;
             case GELU:
             case GEGLU: {
-                double cdf = 0.5 * (1 + Erf.value(a / Math.sqrt(2)));
                 double pdf = Math.exp(-0.5 * a * a) / Math.sqrt(2 * Math.PI);
-                return cdf + a * pdf;
+                return normalCdf(a) + a * pdf;
             }
             case GELU_TANH:
             case GEGLU_TANH: {
-                double u = SQRT_2_OVER_PI * (a + GELU_TANH_CUBIC * a * a * a);
-                double th = Math.tanh(u);
+                // d/da [a σ(2u)] = σ(2u) + a · 2 σ(2u) σ(-2u) · du/da, i.e. ½(1 + tanh u) + ½ a (1 - tanh² u) du/da
+                double u = geluTanhArgument(a);
                 double du = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_CUBIC * a * a);
-                return 0.5 * (1 + th) + 0.5 * a * (1 - th * th) * du;
+                return sigmoid(2 * u) + a * 2 * sigmoid(2 * u) * sigmoid(-2 * u) * du;
             }
             case SILU:
             case SWIGLU: {
