@@ -47,15 +47,16 @@ import com.aparapi.Kernel;
  * {@link #BACK_EXPERT_ROWS}, {@link #GRAD_W_OUT}, {@link #GRAD_W_IN}, {@link #BACK_INPUT}, {@link #GRAD_ROUTER},
  * {@link #GRAD_NOISE}) are one product each (two for W_gate and W_noise), described by shape functions, operand
  * fetches and a store per phase, and run by one of two engines ({@link #gemmTiled}): 0 is naive (one work-item per
- * output element looping over the sum), the debugging baseline the tests check the tiled one against; 1 (default)
- * is tiled ({@link #tiledGemm}), one work-group per {@value #TILE}×{@value #TILE} output tile, the operand tiles
- * staged in local memory and zero-padded (a weight gradient sums over however many rows its expert got). Both sum
- * over the inner dimension in increasing index order, so they add the same products in the same order.
+ * output element reading its operands from global memory), the debugging baseline the tests check the tiled one
+ * against; 1 (default) is tiled, the operand tiles staged in local memory and zero-padded (a weight gradient sums
+ * over however many rows its expert got). Both run in {@link #gemm}, one work-group per {@value #TILE}×{@value #TILE}
+ * output tile, and sum over the inner dimension in increasing index order, so they add the same products in the
+ * same order.
  *
  * <p>Kernel-language rules it keeps (research java-gpu.md §2.2): no {@code switch}, {@code break},
  * {@code continue}, {@code new} or double literal in {@link #run()}; math only through
  * {@link Kernel}'s float methods; integer codes instead of enums; the {@code @Local} tiles are fields
- * used only inside {@link #tiledGemm}, never passed to a method; the global range is one
+ * used only inside {@link #gemm}, never passed to a method; the global range is one
  * dimension with local size {@value #LOCAL_SIZE}, shared by every pass, and each phase guards its
  * own work-item count. Layout: all arrays row-major; T = tokens, d = model dim, h = hidden dim,
  * E = experts, k = experts per token, G = groups, R = T·k rows of the dispatch buffers.
@@ -345,11 +346,8 @@ final class MoeLayerKernel extends Kernel {
         // kills the JVM, so the GEMM phases (which divide by the row-tile count) need a row.
         int phase = passPhase[phaseBase + getPassId()];
         int gid = getGlobalId();
-        if (isGemm(phase) == 1 && gemmTiled == 1 && gemmRowBound(phase) > 0) {
-            tiledGemm(phase);
-        }
-        if (isGemm(phase) == 1 && gemmTiled == 0 && gemmRowBound(phase) > 0) {
-            naiveGemm(phase, gid);
+        if (isGemm(phase) == 1 && gemmRowBound(phase) > 0) {
+            gemm(phase);
         }
         if (phase == SELECT && gid < tokens) {
             selectExperts(gid);
@@ -819,8 +817,8 @@ final class MoeLayerKernel extends Kernel {
     // block for the router), plus, for some, a second product C·D over the same k: into its own sum
     // (W_gate beside W_in, W_noise beside W_r) or term by term into the first (the gated input
     // gradient, as the reference sums it). The shape functions, the operand fetches and the stores say
-    // what A, B, C, D and the output are per phase; tiledGemm and naiveGemm are the two ways of
-    // running them. Both sum over k in increasing order, starting from gemmStart: padding adds +0.
+    // what A, B, C, D and the output are per phase; gemm runs them, tiled or naive. Both sum over k
+    // in increasing order, starting from gemmStart: padding adds +0.
 
     /** 1 for the phases that are GEMMs. */
     int isGemm(int phase) {
@@ -1091,41 +1089,19 @@ final class MoeLayerKernel extends Kernel {
         }
     }
 
-    /** Naive GEMM (the debugging baseline): work-item i owns output element (block, row, column) and loops over k. */
-    private void naiveGemm(int phase, int i) {
-        int cols = gemmCols(phase);
-        int perBlock = gemmRowBound(phase) * cols;
-        int b = i / perBlock;
-        int rest = i % perBlock;
-        int r = rest / cols;
-        int c = rest % cols;
-        if (b < gemmBlocks(phase) && r < gemmRows(phase, b)) {
-            int inner = gemmInner(phase, b);
-            int second = gemmSecond(phase);
-            float s = gemmStart(phase, c);
-            float s2 = 0f;
-            for (int k = 0; k < inner; k++) {
-                float a = operandA(phase, b, r, k);
-                s += a * operandB(phase, b, k, c);
-                if (second == 1) {
-                    s2 += operandC(phase, b, r, k, a) * operandD(phase, b, k, c);
-                }
-                if (second == 2) {
-                    s += operandC(phase, b, r, k, a) * operandD(phase, b, k, c);
-                }
-            }
-            gemmStore(phase, b, r, c, s, s2);
-        }
-    }
-
     /**
-     * Tiled GEMM: work-group (block, row tile, column tile) computes a {@value #TILE}×{@value #TILE} block of the
-     * output. Per step of {@value #TILE} along k, work-item (ly, lx) stages A(r, k0 + lx), B(k0 + ly, c) (and C, D)
-     * in local memory, zero outside the matrices (a weight gradient's rows past the expert's last are such zeros),
-     * then every work-item sums its row of A's tile against its column of B's. The whole work-group takes the
-     * same branches, so every barrier is reached by all its work-items.
+     * A GEMM phase: work-group (block, row tile, column tile) computes a {@value #TILE}×{@value #TILE} block of the
+     * output, work-item (ly, lx) its element (r, c). Tiled ({@link #gemmTiled} 1), each step of {@value #TILE}
+     * along k stages A(r, k0 + lx), B(k0 + ly, c) (and C, D) in local memory, zero outside the matrices (a weight
+     * gradient's rows past the expert's last are such zeros), and every work-item sums its row of A's tile against
+     * its column of B's. Naive (0, the debugging baseline), each work-item reads A(r, k) and B(k, c) itself, one k
+     * at a time, and ignores the tiles. One loop for both keeps one call of each operand fetch, and its barriers
+     * are unconditional in the loop body: with a second engine, or with the barriers under {@code if (gemmTiled ==
+     * 1)}, PoCL ran every phase of the kernel, GEMM or not, 2 to 3 times slower (measured: a 1-work-item phase over
+     * the S launch's 4M work-items took 850 ms of CPU instead of 370). The whole work-group takes the same
+     * branches, so every barrier is reached by all its work-items.
      */
-    private void tiledGemm(int phase) {
+    private void gemm(int phase) {
         int cols = gemmCols(phase);
         int colTiles = (cols + TILE - 1) / TILE;
         int tiles = (gemmRowBound(phase) + TILE - 1) / TILE * colTiles;
@@ -1142,23 +1118,32 @@ final class MoeLayerKernel extends Kernel {
             int second = gemmSecond(phase);
             int r = rowTile * TILE + ly;
             int c = colTile * TILE + lx;
+            // per step: k0 + ka is the k this work-item fetches of A (and C), k0 + kb of B (and D)
+            int step = 1;
+            int ka = 0;
+            int kb = 0;
+            if (gemmTiled == 1) {
+                step = TILE;
+                ka = lx;
+                kb = ly;
+            }
             float s = gemmStart(phase, c);
             float s2 = 0f;
-            for (int k0 = 0; k0 < inner; k0 += TILE) {
+            for (int k0 = 0; k0 < inner; k0 += step) {
                 float av = 0f;
                 float cv = 0f;
-                if (r < rows && k0 + lx < inner) {
-                    av = operandA(phase, b, r, k0 + lx);
+                if (r < rows && k0 + ka < inner) {
+                    av = operandA(phase, b, r, k0 + ka);
                     if (second != 0) {
-                        cv = operandC(phase, b, r, k0 + lx, av);
+                        cv = operandC(phase, b, r, k0 + ka, av);
                     }
                 }
                 float bv = 0f;
                 float dv = 0f;
-                if (k0 + ly < inner && c < cols) {
-                    bv = operandB(phase, b, k0 + ly, c);
+                if (k0 + kb < inner && c < cols) {
+                    bv = operandB(phase, b, k0 + kb, c);
                     if (second != 0) {
-                        dv = operandD(phase, b, k0 + ly, c);
+                        dv = operandD(phase, b, k0 + kb, c);
                     }
                 }
                 tileA[lid] = av;
@@ -1166,13 +1151,24 @@ final class MoeLayerKernel extends Kernel {
                 tileC[lid] = cv;
                 tileD[lid] = dv;
                 localBarrier();
-                for (int kk = 0; kk < TILE; kk++) {
-                    s += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
+                if (gemmTiled == 0) {
+                    s += av * bv;
                     if (second == 1) {
-                        s2 += tileC[ly * TILE + kk] * tileD[kk * TILE + lx];
+                        s2 += cv * dv;
                     }
                     if (second == 2) {
-                        s += tileC[ly * TILE + kk] * tileD[kk * TILE + lx];
+                        s += cv * dv;
+                    }
+                }
+                if (gemmTiled == 1) {
+                    for (int kk = 0; kk < TILE; kk++) {
+                        s += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
+                        if (second == 1) {
+                            s2 += tileC[ly * TILE + kk] * tileD[kk * TILE + lx];
+                        }
+                        if (second == 2) {
+                            s += tileC[ly * TILE + kk] * tileD[kk * TILE + lx];
+                        }
                     }
                 }
                 localBarrier();
@@ -1183,15 +1179,10 @@ final class MoeLayerKernel extends Kernel {
         }
     }
 
-    /** Work-items the GEMM phase needs (host side, for the launch size): a whole work-group per output tile, or one per element. */
+    /** Work-items the GEMM phase needs (host side, for the launch size): a whole work-group per output tile. */
     long gemmWorkItems(int phase) {
-        long rows = gemmRowBound(phase);
-        long cols = gemmCols(phase);
-        long n = gemmBlocks(phase) * rows * cols;
-        if (gemmTiled == 1) {
-            n = gemmBlocks(phase) * ((rows + TILE - 1) / TILE) * ((cols + TILE - 1) / TILE) * LOCAL_SIZE;
-        }
-        return n;
+        return gemmBlocks(phase) * (long) ((gemmRowBound(phase) + TILE - 1) / TILE) * ((gemmCols(phase) + TILE - 1) / TILE)
+                * LOCAL_SIZE;
     }
 
     /** \( y_{t,c} = \sum_r g_{t,r} f_{S_t[r]}(x_t)_c \) over kept ranks, rank 0 first; nothing kept gives exactly 0. */
