@@ -932,12 +932,18 @@ final class MoeLayerKernel extends Kernel {
         return gate[a] * dY[(a / topK) * modelDim + c];
     }
 
-    /** A(r, k) of block b. */
-    private float operandA(int phase, int b, int r, int k) {
+    /** The first dispatch row of block b: expert b's, or 0 for the router's one block. */
+    private int blockFirstRow(int phase, int b) {
         int first = 0;
         if (gemmBlocks(phase) > 1) {
             first = expertRowStart[b];
         }
+        return first;
+    }
+
+    /** A(r, k) of block b. */
+    private float operandA(int phase, int b, int r, int k) {
+        int first = blockFirstRow(phase, b);
         float v = 0f;
         if (phase == EXPERT_IN) {
             v = expertInput(tokenOfRow[first + r], k);
@@ -974,10 +980,7 @@ final class MoeLayerKernel extends Kernel {
 
     /** B(k, c) of block b. */
     private float operandB(int phase, int b, int k, int c) {
-        int first = 0;
-        if (gemmBlocks(phase) > 1) {
-            first = expertRowStart[b];
-        }
+        int first = blockFirstRow(phase, b);
         float v = 0f;
         if (phase == EXPERT_IN) {
             v = wIn[(b * modelDim + k) * hiddenDim + c];
@@ -1050,10 +1053,7 @@ final class MoeLayerKernel extends Kernel {
 
     /** Stores out(r, c) of block b: {@code s} the first sum, {@code s2} the second product's. */
     private void gemmStore(int phase, int b, int r, int c, float s, float s2) {
-        int first = 0;
-        if (gemmBlocks(phase) > 1) {
-            first = expertRowStart[b];
-        }
+        int first = blockFirstRow(phase, b);
         if (phase == EXPERT_IN) {
             storeHidden(b, first + r, c, s, s2);
         }
