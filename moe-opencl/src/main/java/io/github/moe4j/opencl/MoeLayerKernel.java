@@ -15,7 +15,7 @@ import com.aparapi.Kernel;
  * <table>
  * <caption>Phases and the reference methods they mirror</caption>
  * <tr><th>phase</th><th>work-items</th><th>mirrors</th></tr>
- * <tr><td>{@link #ROUTER}</td><td>T·E</td><td>{@code ReferenceLayer#router}: \( z = \tilde{x} W_r + b_r \), \( \tilde{x} = x \odot u \)</td></tr>
+ * <tr><td>{@link #ROUTER}</td><td>GEMM tiles</td><td>{@code ReferenceLayer#router}: \( z = \tilde{x} W_r + b_r \), \( \tilde{x} = x \odot u \)</td></tr>
  * <tr><td>{@link #SELECT}</td><td>T</td><td>{@code Softmax#rows}, {@code TopK#ofRow}, {@code TokenChoiceRouter#gatesBeforeCapacity},
  *     {@code TokenChoiceRouter#keepsSecondExpert}</td></tr>
  * <tr><td>{@link #POSITION}</td><td>T·k</td><td>{@code CapacityAssigner#assign}: position of each assignment in its expert's priority order</td></tr>
@@ -32,21 +32,31 @@ import com.aparapi.Kernel;
  *
  * <p>Backward ({@link OpenClLayer#backward}) replays the forward phases up to {@link #LOSS_GROUP}
  * (without {@link #COMBINE}) and continues in the same launch with {@link #BACK_GATE} (T·k),
- * {@link #BACK_HIDDEN} (R·h), {@link #BACK_EXPERT_INPUT} (T·d), the expert weight gradients
- * {@link #GRAD_W_OUT}, {@link #GRAD_W_IN} (E·h·d), {@link #GRAD_B_OUT}, {@link #GRAD_B_IN},
- * {@link #BACK_ROUTING} (T), {@link #BACK_INPUT} (T·d) and the router's {@link #GRAD_ROUTER} (d·E),
- * {@link #GRAD_ROUTER_BIAS}, mirroring {@code ReferenceLayer#expertsBackward},
- * {@code #routingBackward} and {@code #routerBackward}. Each work-item owns one output element and
- * loops over the rows that touch it: no atomics, bit-identical on repeat.
+ * {@link #BACK_HIDDEN} (per expert: \( (g\,dY) W_{out}^\top \), then \( \phi' \)), {@link #BACK_EXPERT_ROWS}
+ * (per expert: \( \partial L / \partial a\, W_{in}^\top + \partial L / \partial b\, W_{gate}^\top \) per dispatch row),
+ * {@link #BACK_EXPERT_INPUT} (T·d: each token's rows, rank order), the expert weight gradients
+ * {@link #GRAD_W_OUT} (\( \mathit{hidden}^\top (g\,dY) \)), {@link #GRAD_W_IN} (\( x^\top \partial L / \partial a \) and
+ * \( x^\top \partial L / \partial b \) for W_gate), {@link #GRAD_B_OUT}, {@link #GRAD_B_IN}, {@link #BACK_ROUTING} (T),
+ * {@link #BACK_INPUT} (\( \partial L / \partial z\, W_r^\top \), with learned noise also through W_noise) and the
+ * router's {@link #GRAD_ROUTER} (\( \tilde{x}^\top \partial L / \partial z \)), {@link #GRAD_NOISE},
+ * {@link #GRAD_ROUTER_BIAS}, mirroring {@code ReferenceLayer#expertsBackward}, {@code #routingBackward} and
+ * {@code #routerBackward}. Each output element is owned by one work-item, which sums what touches it in a fixed
+ * order: no atomics, bit-identical on repeat.
  *
- * <p>Versions of the expert GEMMs ({@link #gemmTiled}): 0 is the naive port (one work-item per
- * output element, the reference's loop), the debugging baseline the tests check the tiled one
- * against; 1 (default) is tiled, {@value #TILE}×{@value #TILE} tiles staged in local memory. Both
- * sum over the inner dimension in increasing index order.
+ * <p>The GEMM phases ({@link #isGemm}: {@link #ROUTER}, {@link #EXPERT_IN}, {@link #EXPERT_OUT}, {@link #BACK_HIDDEN},
+ * {@link #BACK_EXPERT_ROWS}, {@link #GRAD_W_OUT}, {@link #GRAD_W_IN}, {@link #BACK_INPUT}, {@link #GRAD_ROUTER},
+ * {@link #GRAD_NOISE}) are one product each (two for W_gate and W_noise), described by shape functions, operand
+ * fetches and a store per phase, and run by one of two engines ({@link #gemmTiled}): 0 is naive (one work-item per
+ * output element reading its operands from global memory), the debugging baseline the tests check the tiled one
+ * against; 1 (default) is tiled, the operand tiles staged in local memory and zero-padded (a weight gradient sums
+ * over however many rows its expert got). Both run in {@link #gemm}, one work-group per {@value #TILE}×{@value #TILE}
+ * output tile, and sum over the inner dimension in increasing index order, so they add the same products in the
+ * same order.
  *
  * <p>Kernel-language rules it keeps (research java-gpu.md §2.2): no {@code switch}, {@code break},
  * {@code continue}, {@code new} or double literal in {@link #run()}; math only through
- * {@link Kernel}'s float methods; integer codes instead of enums; the global range is one
+ * {@link Kernel}'s float methods; integer codes instead of enums; the {@code @Local} tiles are fields
+ * used only inside {@link #gemm}, never passed to a method; the global range is one
  * dimension with local size {@value #LOCAL_SIZE}, shared by every pass, and each phase guards its
  * own work-item count. Layout: all arrays row-major; T = tokens, d = model dim, h = hidden dim,
  * E = experts, k = experts per token, G = groups, R = T·k rows of the dispatch buffers.
@@ -84,6 +94,7 @@ final class MoeLayerKernel extends Kernel {
     static final int GRAD_ROUTER_BIAS = 22;
     static final int CV_BACK = 23;
     static final int GRAD_NOISE = 24;
+    static final int BACK_EXPERT_ROWS = 25;
 
     // router kinds
     static final int ROUTER_TOKEN_CHOICE = 0;
@@ -139,7 +150,7 @@ final class MoeLayerKernel extends Kernel {
     int paddingNotRouted;
     int secondExpertRandom;
     float secondExpertThreshold;
-    /** 1 for the tiled expert GEMMs, 0 for the naive ones. */
+    /** 1 for the tiled GEMMs, 0 for the naive ones. */
     int gemmTiled = 1;
     /** The phase of pass p is {@code passPhase[phaseBase + p]}. */
     int phaseBase;
@@ -277,6 +288,8 @@ final class MoeLayerKernel extends Kernel {
     float[] dPreActivation = new float[1];
     /** [R, h] \( \partial L / \partial (x W_{gate}) \) (gated kinds). */
     float[] dGateLinear = new float[1];
+    /** [R, d] what each dispatch row sends back to its token's input. */
+    float[] dRowInput = new float[1];
     /** [T, d] what the experts send back to their inputs. */
     float[] dExpertInput = new float[1];
     /** [T, E] \( \partial L / \partial p \) (scratch of the routing backward). */
@@ -309,12 +322,14 @@ final class MoeLayerKernel extends Kernel {
     float[] tileB = new float[LOCAL_SIZE];
     @Local
     float[] tileC = new float[LOCAL_SIZE];
+    @Local
+    float[] tileD = new float[LOCAL_SIZE];
 
     /** Every global float array, for a full read-back (not used by {@link #run()}). */
     float[][] floatBuffers() {
         return new float[][] {x, jitter, mask, uniforms, logits, probs, lse, gateBefore, priorityGate, gate, preActivation,
             gateLinear, hidden, expertOut, y, auxTerms, zPerGroup, lossOut, auxFraction, dY, dGate, dPreActivation, dGateLinear,
-            dExpertInput, dProbs, dLogits, dX, gWRouter, gBRouter, gWIn, gWGate, gWOut, gBIn, gBOut, keys, logitNoise, rawStd, sigma,
+            dRowInput, dExpertInput, dProbs, dLogits, dX, gWRouter, gBRouter, gWIn, gWGate, gWOut, gBIn, gBOut, keys, logitNoise, rawStd, sigma,
             probInTopK, importance, loadVector, dImportance, dLoad, dKeys, dSigma, dRawStd, gWNoise};
     }
 
@@ -331,8 +346,8 @@ final class MoeLayerKernel extends Kernel {
         // kills the JVM, so the GEMM phases (which divide by the row-tile count) need a row.
         int phase = passPhase[phaseBase + getPassId()];
         int gid = getGlobalId();
-        if (phase == ROUTER && gid < tokens * experts) {
-            routerLogit(gid);
+        if (isGemm(phase) == 1 && gemmRowBound(phase) > 0) {
+            gemm(phase);
         }
         if (phase == SELECT && gid < tokens) {
             selectExperts(gid);
@@ -352,18 +367,6 @@ final class MoeLayerKernel extends Kernel {
         if (phase == DISPATCH && gid < tokens) {
             gatesAndDispatch(gid);
         }
-        if (phase == EXPERT_IN && gemmTiled == 1 && maxRowsPerExpert > 0) {
-            expertInTiled();
-        }
-        if (phase == EXPERT_IN && gemmTiled == 0 && maxRowsPerExpert > 0) {
-            expertInNaive(gid);
-        }
-        if (phase == EXPERT_OUT && gemmTiled == 1 && maxRowsPerExpert > 0) {
-            expertOutTiled();
-        }
-        if (phase == EXPERT_OUT && gemmTiled == 0 && maxRowsPerExpert > 0) {
-            expertOutNaive(gid);
-        }
         if (phase == COMBINE && gid < tokens * modelDim) {
             combine(gid);
         }
@@ -376,20 +379,11 @@ final class MoeLayerKernel extends Kernel {
         if (phase == BACK_GATE && gid < tokens * topK) {
             backGate(gid);
         }
-        if (phase == BACK_HIDDEN && gid < tokens * topK * hiddenDim) {
-            backHidden(gid);
-        }
         if (phase == BACK_EXPERT_INPUT && gid < tokens * modelDim) {
             backExpertInput(gid);
         }
-        if (phase == GRAD_W_OUT && gid < experts * hiddenDim * modelDim) {
-            gradWOut(gid);
-        }
         if (phase == GRAD_B_OUT && gid < experts * modelDim) {
             gradBOut(gid);
-        }
-        if (phase == GRAD_W_IN && gid < experts * modelDim * hiddenDim) {
-            gradWIn(gid);
         }
         if (phase == GRAD_B_IN && gid < experts * hiddenDim) {
             gradBIn(gid);
@@ -397,45 +391,32 @@ final class MoeLayerKernel extends Kernel {
         if (phase == BACK_ROUTING && gid < tokens) {
             backRouting(gid);
         }
-        if (phase == BACK_INPUT && gid < tokens * modelDim) {
-            backInput(gid);
-        }
-        if (phase == GRAD_ROUTER && gid < modelDim * experts) {
-            gradRouter(gid);
-        }
         if (phase == GRAD_ROUTER_BIAS && gid < experts) {
             gradRouterBias(gid);
         }
         if (phase == CV_BACK && gid < groups * experts) {
             cvBack(gid);
         }
-        if (phase == GRAD_NOISE && gid < modelDim * experts) {
-            gradNoise(gid);
-        }
     }
 
-    /** \( z_{t,e} = b_e + \sum_j \tilde{x}_{t,j} W_{j,e} \), j increasing. */
-    private void routerLogit(int i) {
-        int t = i / experts;
-        int e = i % experts;
-        float s = 0f;
-        if (hasRouterBias == 1) {
-            s = bRouter[e];
+    /** What the router sees of token t, feature j: \( \tilde{x} = x \odot u \) with jitter, else x. */
+    private float routerInput(int t, int j) {
+        float v = x[t * modelDim + j];
+        if (hasJitter == 1) {
+            v = v * jitter[t * modelDim + j];
         }
-        for (int j = 0; j < modelDim; j++) {
-            float v = x[t * modelDim + j];
-            if (hasJitter == 1) {
-                v = v * jitter[t * modelDim + j];
-            }
-            s += v * wRouter[j * experts + e];
-        }
+        return v;
+    }
+
+    /**
+     * Stores logit (t, e), \( z = b_e + \sum_j \tilde{x}_{t,j} W_{j,e} \) ({@link #gemmStart} gives the bias), and with
+     * learned noise \( a = \sum_j x_{t,j} W_{noise,j,e} \), \( \sigma \) and the key \( H = z + \varepsilon \sigma \).
+     */
+    private void storeLogit(int t, int e, float s, float a) {
+        int i = t * experts + e;
         logits[i] = s;
         float key = s;
         if (learnedNoise == 1) {
-            float a = 0f;
-            for (int j = 0; j < modelDim; j++) {
-                a += x[t * modelDim + j] * wNoise[j * experts + e];
-            }
             rawStd[i] = a;
             // softplus without overflow, as NoisyTopKRouter#softplus
             float sg = max(a, 0f) + log1p(exp(-abs(a))) + noiseEpsilon;
@@ -831,155 +812,377 @@ final class MoeLayerKernel extends Kernel {
         expertOut[dispatchRow * modelDim + col] = v;
     }
 
-    /** Naive first expert GEMM: one work-item per (expert, row, hidden unit). */
-    private void expertInNaive(int i) {
-        int perExpert = maxRowsPerExpert * hiddenDim;
-        int e = i / perExpert;
-        int rest = i % perExpert;
-        int r = rest / hiddenDim;
-        int col = rest % hiddenDim;
-        if (e < experts && r < expertRows[e]) {
-            int dispatchRow = expertRowStart[e] + r;
-            int t = tokenOfRow[dispatchRow];
-            float accIn = 0f;
-            float accGate = 0f;
-            for (int j = 0; j < modelDim; j++) {
-                float v = expertInput(t, j);
-                accIn += v * wIn[(e * modelDim + j) * hiddenDim + col];
-                if (gated == 1) {
-                    accGate += v * wGate[(e * modelDim + j) * hiddenDim + col];
-                }
-            }
-            storeHidden(e, dispatchRow, col, accIn, accGate);
+    // ---------------------------------------------------------------------------------------------
+    // The GEMM phases. Each is a product out(r, c) = Σ_k A(r, k) B(k, c) per block (an expert, or one
+    // block for the router), plus, for some, a second product C·D over the same k: into its own sum
+    // (W_gate beside W_in, W_noise beside W_r) or term by term into the first (the gated input
+    // gradient, as the reference sums it). The shape functions, the operand fetches and the stores say
+    // what A, B, C, D and the output are per phase; gemm runs them, tiled or naive. Both sum over k
+    // in increasing order, starting from gemmStart: padding adds +0.
+
+    /** 1 for the phases that are GEMMs. */
+    int isGemm(int phase) {
+        int g = 0;
+        if (expertRowsPhase(phase) == 1 || phase == GRAD_W_OUT || phase == GRAD_W_IN || phase == ROUTER || phase == BACK_INPUT
+                || phase == GRAD_ROUTER || phase == GRAD_NOISE) {
+            g = 1;
         }
+        return g;
     }
 
-    /** Naive second expert GEMM: one work-item per (expert, row, output feature). */
-    private void expertOutNaive(int i) {
-        int perExpert = maxRowsPerExpert * modelDim;
-        int e = i / perExpert;
-        int rest = i % perExpert;
-        int r = rest / modelDim;
-        int col = rest % modelDim;
-        if (e < experts && r < expertRows[e]) {
-            int dispatchRow = expertRowStart[e] + r;
-            float acc = 0f;
-            for (int j = 0; j < hiddenDim; j++) {
-                acc += hidden[dispatchRow * hiddenDim + j] * wOut[(e * hiddenDim + j) * modelDim + col];
-            }
-            storeOutput(e, dispatchRow, col, acc);
+    /** 1 for the GEMMs whose output rows are an expert's dispatch rows. */
+    private int expertRowsPhase(int phase) {
+        int g = 0;
+        if (phase == EXPERT_IN || phase == EXPERT_OUT || phase == BACK_HIDDEN || phase == BACK_EXPERT_ROWS) {
+            g = 1;
         }
+        return g;
     }
 
-    /** Tiles of rows per expert. */
-    private int rowTiles() {
-        return (maxRowsPerExpert + TILE - 1) / TILE;
+    /** Blocks: one per expert for the expert GEMMs, one for the router's. */
+    private int gemmBlocks(int phase) {
+        int n = 1;
+        if (expertRowsPhase(phase) == 1 || phase == GRAD_W_OUT || phase == GRAD_W_IN) {
+            n = experts;
+        }
+        return n;
+    }
+
+    /** Output rows of block b. */
+    private int gemmRows(int phase, int b) {
+        int n = tokens;
+        if (expertRowsPhase(phase) == 1) {
+            n = expertRows[b];
+        }
+        if (phase == GRAD_W_OUT) {
+            n = hiddenDim;
+        }
+        if (phase == GRAD_W_IN || phase == GRAD_ROUTER || phase == GRAD_NOISE) {
+            n = modelDim;
+        }
+        return n;
+    }
+
+    /** The most output rows any block has: what the work-items are laid out for. */
+    private int gemmRowBound(int phase) {
+        int n = maxRowsPerExpert;
+        if (expertRowsPhase(phase) == 0) {
+            n = gemmRows(phase, 0);
+        }
+        return n;
+    }
+
+    /** Length of the sum of block b: for a weight gradient, the rows dispatched to the expert. */
+    private int gemmInner(int phase, int b) {
+        int n = modelDim;
+        if (phase == EXPERT_OUT || phase == BACK_EXPERT_ROWS) {
+            n = hiddenDim;
+        }
+        if (phase == GRAD_W_OUT || phase == GRAD_W_IN) {
+            n = expertRows[b];
+        }
+        if (phase == BACK_INPUT) {
+            n = experts;
+        }
+        if (phase == GRAD_ROUTER || phase == GRAD_NOISE) {
+            n = tokens;
+        }
+        return n;
+    }
+
+    /** Output columns. */
+    private int gemmCols(int phase) {
+        int n = hiddenDim;
+        if (phase == EXPERT_OUT || phase == BACK_EXPERT_ROWS || phase == GRAD_W_OUT || phase == BACK_INPUT) {
+            n = modelDim;
+        }
+        if (phase == ROUTER || phase == GRAD_ROUTER || phase == GRAD_NOISE) {
+            n = experts;
+        }
+        return n;
+    }
+
+    /** 0: no second product; 1: C·D into its own sum; 2: C·D into the first sum, term by term. */
+    private int gemmSecond(int phase) {
+        int m = 0;
+        if (gated == 1 && (phase == EXPERT_IN || phase == GRAD_W_IN)) {
+            m = 1;
+        }
+        if (learnedNoise == 1 && (phase == ROUTER || phase == BACK_INPUT)) {
+            m = 1;
+        }
+        if (gated == 1 && phase == BACK_EXPERT_ROWS) {
+            m = 2;
+        }
+        return m;
+    }
+
+    /** Where the sum of output column c starts: the router bias for the logits, else 0. */
+    private float gemmStart(int phase, int c) {
+        float s = 0f;
+        if (phase == ROUTER && hasRouterBias == 1) {
+            s = bRouter[c];
+        }
+        return s;
+    }
+
+    /** \( g\, dY_{t,c} \) of a dispatch row's assignment (gate g, token t). */
+    private float scaledOutputGradient(int dispatchRow, int c) {
+        int a = assignmentOfRow[dispatchRow];
+        return gate[a] * dY[(a / topK) * modelDim + c];
+    }
+
+    /** The first dispatch row of block b: expert b's, or 0 for the router's one block. */
+    private int blockFirstRow(int phase, int b) {
+        int first = 0;
+        if (gemmBlocks(phase) > 1) {
+            first = expertRowStart[b];
+        }
+        return first;
+    }
+
+    /** A(r, k) of block b. */
+    private float operandA(int phase, int b, int r, int k) {
+        int first = blockFirstRow(phase, b);
+        float v = 0f;
+        if (phase == EXPERT_IN) {
+            v = expertInput(tokenOfRow[first + r], k);
+        }
+        if (phase == EXPERT_OUT) {
+            v = hidden[(first + r) * hiddenDim + k];
+        }
+        if (phase == BACK_HIDDEN) {
+            v = scaledOutputGradient(first + r, k);
+        }
+        if (phase == BACK_EXPERT_ROWS) {
+            v = dPreActivation[(first + r) * hiddenDim + k];
+        }
+        if (phase == GRAD_W_OUT) {
+            v = hidden[(first + k) * hiddenDim + r];
+        }
+        if (phase == GRAD_W_IN) {
+            v = expertInput(tokenOfRow[first + k], r);
+        }
+        if (phase == ROUTER) {
+            v = routerInput(r, k);
+        }
+        if (phase == BACK_INPUT) {
+            v = dLogits[r * experts + k];
+        }
+        if (phase == GRAD_ROUTER) {
+            v = routerInput(k, r);
+        }
+        if (phase == GRAD_NOISE) {
+            v = x[k * modelDim + r];
+        }
+        return v;
+    }
+
+    /** B(k, c) of block b. */
+    private float operandB(int phase, int b, int k, int c) {
+        int first = blockFirstRow(phase, b);
+        float v = 0f;
+        if (phase == EXPERT_IN) {
+            v = wIn[(b * modelDim + k) * hiddenDim + c];
+        }
+        if (phase == EXPERT_OUT) {
+            v = wOut[(b * hiddenDim + k) * modelDim + c];
+        }
+        if (phase == BACK_HIDDEN) {
+            v = wOut[(b * hiddenDim + c) * modelDim + k];
+        }
+        if (phase == BACK_EXPERT_ROWS) {
+            v = wIn[(b * modelDim + c) * hiddenDim + k];
+        }
+        if (phase == GRAD_W_OUT) {
+            v = scaledOutputGradient(first + k, c);
+        }
+        if (phase == GRAD_W_IN) {
+            v = dPreActivation[(first + k) * hiddenDim + c];
+        }
+        if (phase == ROUTER) {
+            v = wRouter[k * experts + c];
+        }
+        if (phase == BACK_INPUT) {
+            v = wRouter[c * experts + k];
+        }
+        if (phase == GRAD_ROUTER) {
+            v = dLogits[k * experts + c];
+        }
+        if (phase == GRAD_NOISE) {
+            v = dRawStd[k * experts + c];
+        }
+        return v;
+    }
+
+    /** C(r, k) of the second product; {@code a} = A(r, k), which the W_in/W_gate pairs share. */
+    private float operandC(int phase, int b, int r, int k, float a) {
+        float v = a;
+        if (phase == BACK_EXPERT_ROWS) {
+            v = dGateLinear[(expertRowStart[b] + r) * hiddenDim + k];
+        }
+        if (phase == ROUTER) {
+            v = x[r * modelDim + k];
+        }
+        if (phase == BACK_INPUT) {
+            v = dRawStd[r * experts + k];
+        }
+        return v;
+    }
+
+    /** D(k, c) of the second product. */
+    private float operandD(int phase, int b, int k, int c) {
+        float v = 0f;
+        if (phase == EXPERT_IN) {
+            v = wGate[(b * modelDim + k) * hiddenDim + c];
+        }
+        if (phase == BACK_EXPERT_ROWS) {
+            v = wGate[(b * modelDim + c) * hiddenDim + k];
+        }
+        if (phase == GRAD_W_IN) {
+            v = dGateLinear[(expertRowStart[b] + k) * hiddenDim + c];
+        }
+        if (phase == ROUTER) {
+            v = wNoise[k * experts + c];
+        }
+        if (phase == BACK_INPUT) {
+            v = wNoise[c * experts + k];
+        }
+        return v;
+    }
+
+    /** Stores out(r, c) of block b: {@code s} the first sum, {@code s2} the second product's. */
+    private void gemmStore(int phase, int b, int r, int c, float s, float s2) {
+        int first = blockFirstRow(phase, b);
+        if (phase == EXPERT_IN) {
+            storeHidden(b, first + r, c, s, s2);
+        }
+        if (phase == EXPERT_OUT) {
+            storeOutput(b, first + r, c, s);
+        }
+        if (phase == BACK_HIDDEN) {
+            storeHiddenGradient(first + r, c, s);
+        }
+        if (phase == BACK_EXPERT_ROWS) {
+            dRowInput[(first + r) * modelDim + c] = s;
+        }
+        if (phase == GRAD_W_OUT) {
+            gWOut[(b * hiddenDim + r) * modelDim + c] = s;
+        }
+        if (phase == GRAD_W_IN) {
+            gWIn[(b * modelDim + r) * hiddenDim + c] = s;
+            if (gated == 1) {
+                gWGate[(b * modelDim + r) * hiddenDim + c] = s2;
+            }
+        }
+        if (phase == ROUTER) {
+            storeLogit(r, c, s, s2);
+        }
+        if (phase == BACK_INPUT) {
+            storeInputGradient(r * modelDim + c, s, s2);
+        }
+        if (phase == GRAD_ROUTER) {
+            gWRouter[r * experts + c] = s;
+        }
+        if (phase == GRAD_NOISE) {
+            gWNoise[r * experts + c] = s;
+        }
     }
 
     /**
-     * Tiled first expert GEMM: work-group (e, row tile, column tile) computes a TILE×TILE block of
-     * [rows of e, h]; A is gathered from x through {@link #tokenOfRow} (index dispatch), B is
-     * W_in[e] (and W_gate[e]); tiles go through local memory. A whole work-group takes the same
-     * branch, so every barrier is reached by all its work-items.
+     * A GEMM phase: work-group (block, row tile, column tile) computes a {@value #TILE}×{@value #TILE} block of the
+     * output, work-item (ly, lx) its element (r, c). Tiled ({@link #gemmTiled} 1), each step of {@value #TILE}
+     * along k stages A(r, k0 + lx), B(k0 + ly, c) (and C, D) in local memory, zero outside the matrices (a weight
+     * gradient's rows past the expert's last are such zeros), and every work-item sums its row of A's tile against
+     * its column of B's. Naive (0, the debugging baseline), each work-item reads A(r, k) and B(k, c) itself, one k
+     * at a time, and ignores the tiles. One loop for both keeps one call of each operand fetch, and its barriers
+     * are unconditional in the loop body: with a second engine, or with the barriers under {@code if (gemmTiled ==
+     * 1)}, PoCL ran every phase of the kernel, GEMM or not, 2 to 3 times slower (measured: a 1-work-item phase over
+     * the S launch's 4M work-items took 850 ms of CPU instead of 370). The whole work-group takes the same
+     * branches, so every barrier is reached by all its work-items.
      */
-    private void expertInTiled() {
-        int colTiles = (hiddenDim + TILE - 1) / TILE;
+    private void gemm(int phase) {
+        int cols = gemmCols(phase);
+        int colTiles = (cols + TILE - 1) / TILE;
+        int tiles = (gemmRowBound(phase) + TILE - 1) / TILE * colTiles;
         int group = getGroupId();
-        int e = group / (rowTiles() * colTiles);
-        int rest = group % (rowTiles() * colTiles);
-        int rowTile = rest / colTiles;
-        int colTile = rest % colTiles;
+        int b = group / tiles;
+        int rowTile = group % tiles / colTiles;
+        int colTile = group % colTiles;
         int lid = getLocalId();
         int ly = lid / TILE;
         int lx = lid % TILE;
-        if (e < experts && rowTile * TILE < expertRows[e]) {
+        if (b < gemmBlocks(phase) && rowTile * TILE < gemmRows(phase, b)) {
+            int rows = gemmRows(phase, b);
+            int inner = gemmInner(phase, b);
+            int second = gemmSecond(phase);
             int r = rowTile * TILE + ly;
-            int col = colTile * TILE + lx;
-            int rowValid = 0;
-            if (r < expertRows[e]) {
-                rowValid = 1;
+            int c = colTile * TILE + lx;
+            // per step: k0 + ka is the k this work-item fetches of A (and C), k0 + kb of B (and D)
+            int step = 1;
+            int ka = 0;
+            int kb = 0;
+            if (gemmTiled == 1) {
+                step = TILE;
+                ka = lx;
+                kb = ly;
             }
-            int dispatchRow = expertRowStart[e] + r;
-            int t = 0;
-            if (rowValid == 1) {
-                t = tokenOfRow[dispatchRow];
-            }
-            float accIn = 0f;
-            float accGate = 0f;
-            for (int k0 = 0; k0 < modelDim; k0 += TILE) {
+            float s = gemmStart(phase, c);
+            float s2 = 0f;
+            for (int k0 = 0; k0 < inner; k0 += step) {
                 float av = 0f;
-                if (rowValid == 1 && k0 + lx < modelDim) {
-                    av = expertInput(t, k0 + lx);
+                float cv = 0f;
+                if (r < rows && k0 + ka < inner) {
+                    av = operandA(phase, b, r, k0 + ka);
+                    if (second != 0) {
+                        cv = operandC(phase, b, r, k0 + ka, av);
+                    }
+                }
+                float bv = 0f;
+                float dv = 0f;
+                if (k0 + kb < inner && c < cols) {
+                    bv = operandB(phase, b, k0 + kb, c);
+                    if (second != 0) {
+                        dv = operandD(phase, b, k0 + kb, c);
+                    }
                 }
                 tileA[lid] = av;
-                int wRow = k0 + ly;
-                float bv = 0f;
-                float cv = 0f;
-                if (wRow < modelDim && col < hiddenDim) {
-                    bv = wIn[(e * modelDim + wRow) * hiddenDim + col];
-                    if (gated == 1) {
-                        cv = wGate[(e * modelDim + wRow) * hiddenDim + col];
-                    }
-                }
                 tileB[lid] = bv;
                 tileC[lid] = cv;
+                tileD[lid] = dv;
                 localBarrier();
-                for (int kk = 0; kk < TILE; kk++) {
-                    accIn += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
-                    if (gated == 1) {
-                        accGate += tileA[ly * TILE + kk] * tileC[kk * TILE + lx];
+                if (gemmTiled == 0) {
+                    s += av * bv;
+                    if (second == 1) {
+                        s2 += cv * dv;
+                    }
+                    if (second == 2) {
+                        s += cv * dv;
+                    }
+                }
+                if (gemmTiled == 1) {
+                    for (int kk = 0; kk < TILE; kk++) {
+                        s += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
+                        if (second == 1) {
+                            s2 += tileC[ly * TILE + kk] * tileD[kk * TILE + lx];
+                        }
+                        if (second == 2) {
+                            s += tileC[ly * TILE + kk] * tileD[kk * TILE + lx];
+                        }
                     }
                 }
                 localBarrier();
             }
-            if (rowValid == 1 && col < hiddenDim) {
-                storeHidden(e, dispatchRow, col, accIn, accGate);
+            if (r < rows && c < cols) {
+                gemmStore(phase, b, r, c, s, s2);
             }
         }
     }
 
-    /** Tiled second expert GEMM: [rows of e, h] · W_out[e] → [rows of e, d]. */
-    private void expertOutTiled() {
-        int colTiles = (modelDim + TILE - 1) / TILE;
-        int group = getGroupId();
-        int e = group / (rowTiles() * colTiles);
-        int rest = group % (rowTiles() * colTiles);
-        int rowTile = rest / colTiles;
-        int colTile = rest % colTiles;
-        int lid = getLocalId();
-        int ly = lid / TILE;
-        int lx = lid % TILE;
-        if (e < experts && rowTile * TILE < expertRows[e]) {
-            int r = rowTile * TILE + ly;
-            int col = colTile * TILE + lx;
-            int rowValid = 0;
-            if (r < expertRows[e]) {
-                rowValid = 1;
-            }
-            int dispatchRow = expertRowStart[e] + r;
-            float acc = 0f;
-            for (int k0 = 0; k0 < hiddenDim; k0 += TILE) {
-                float av = 0f;
-                if (rowValid == 1 && k0 + lx < hiddenDim) {
-                    av = hidden[dispatchRow * hiddenDim + k0 + lx];
-                }
-                tileA[lid] = av;
-                int wRow = k0 + ly;
-                float bv = 0f;
-                if (wRow < hiddenDim && col < modelDim) {
-                    bv = wOut[(e * hiddenDim + wRow) * modelDim + col];
-                }
-                tileB[lid] = bv;
-                localBarrier();
-                for (int kk = 0; kk < TILE; kk++) {
-                    acc += tileA[ly * TILE + kk] * tileB[kk * TILE + lx];
-                }
-                localBarrier();
-            }
-            if (rowValid == 1 && col < modelDim) {
-                storeOutput(e, dispatchRow, col, acc);
-            }
-        }
+    /** Work-items the GEMM phase needs (host side, for the launch size): a whole work-group per output tile. */
+    long gemmWorkItems(int phase) {
+        return gemmBlocks(phase) * (long) ((gemmRowBound(phase) + TILE - 1) / TILE) * ((gemmCols(phase) + TILE - 1) / TILE)
+                * LOCAL_SIZE;
     }
 
     /** \( y_{t,c} = \sum_r g_{t,r} f_{S_t[r]}(x_t)_c \) over kept ranks, rank 0 first; nothing kept gives exactly 0. */
@@ -1217,17 +1420,6 @@ final class MoeLayerKernel extends Kernel {
         return d;
     }
 
-    /** \( \partial L / \partial W_{noise}[j, e] = \sum_t x_{t,j}\, \partial L / \partial (x W_{noise})_{t,e} \), t increasing. */
-    private void gradNoise(int i) {
-        int j = i / experts;
-        int e = i % experts;
-        float s = 0f;
-        for (int t = 0; t < tokens; t++) {
-            s += x[t * modelDim + j] * dRawStd[t * experts + e];
-        }
-        gWNoise[i] = s;
-    }
-
     // ---------------------------------------------------------------------------------------------
     // Backward. Every work-item owns one output element and loops over what touches it (no atomics,
     // so repeats are bit-identical); sums go in increasing index order like the reference's.
@@ -1279,34 +1471,25 @@ final class MoeLayerKernel extends Kernel {
     }
 
     /**
-     * {@code ExpertNetwork#backward}: \( \partial L / \partial \mathit{hidden}_i = \sum_c W_{out,i,c}\, g\, dY_c \), then
-     * \( \partial L / \partial a = \partial L / \partial \mathit{hidden} \odot \phi'(a) \odot b \) and
-     * \( \partial L / \partial b = \partial L / \partial \mathit{hidden} \odot \phi(a) \), per (dispatch row, hidden unit).
+     * {@code ExpertNetwork#backward} for hidden unit {@code col} of a dispatch row, given
+     * \( s = \partial L / \partial \mathit{hidden} = \sum_c g\, dY_c W_{out,col,c} \) ({@link #BACK_HIDDEN}): stores
+     * \( \partial L / \partial a = s\, \phi'(a) \odot b \) and \( \partial L / \partial b = s\, \phi(a) \).
      */
-    private void backHidden(int i) {
-        int dispatchRow = i / hiddenDim;
-        int col = i % hiddenDim;
-        if (dispatchRow < totalRows()) {
-            int a = assignmentOfRow[dispatchRow];
-            int e = selected[a];
-            int t = a / topK;
-            float g = gate[a];
-            float s = 0f;
-            for (int c = 0; c < modelDim; c++) {
-                s += (g * dY[t * modelDim + c]) * wOut[(e * hiddenDim + col) * modelDim + c];
-            }
-            int o = dispatchRow * hiddenDim + col;
-            float pre = preActivation[o];
-            float da = s * activationDerivative(pre);
-            if (gated == 1) {
-                da = da * gateLinear[o];
-                dGateLinear[o] = s * activate(pre);
-            }
-            dPreActivation[o] = da;
+    private void storeHiddenGradient(int dispatchRow, int col, float s) {
+        int o = dispatchRow * hiddenDim + col;
+        float pre = preActivation[o];
+        float da = s * activationDerivative(pre);
+        if (gated == 1) {
+            da = da * gateLinear[o];
+            dGateLinear[o] = s * activate(pre);
         }
+        dPreActivation[o] = da;
     }
 
-    /** What token t's expert rows send back to its input: \( \sum_r W_{in} \partial L / \partial a + W_{gate} \partial L / \partial b \), rank order. */
+    /**
+     * What token t's expert rows send back to its input, feature j: the sum over its kept ranks, rank order, of the
+     * row's \( W_{in} \partial L / \partial a + W_{gate} \partial L / \partial b \) ({@link #BACK_EXPERT_ROWS}).
+     */
     private void backExpertInput(int i) {
         int t = i / modelDim;
         int j = i % modelDim;
@@ -1314,33 +1497,10 @@ final class MoeLayerKernel extends Kernel {
         for (int r = 0; r < topK; r++) {
             int dispatchRow = rowOf[t * topK + r];
             if (dispatchRow >= 0) {
-                int e = selected[t * topK + r];
-                float s = 0f;
-                for (int c = 0; c < hiddenDim; c++) {
-                    s += dPreActivation[dispatchRow * hiddenDim + c] * wIn[(e * modelDim + j) * hiddenDim + c];
-                    if (gated == 1) {
-                        s += dGateLinear[dispatchRow * hiddenDim + c] * wGate[(e * modelDim + j) * hiddenDim + c];
-                    }
-                }
-                acc += s;
+                acc += dRowInput[dispatchRow * modelDim + j];
             }
         }
         dExpertInput[i] = acc;
-    }
-
-    /** \( \partial L / \partial W_{out}[e, i, c] = \sum_{\text{rows of } e} \mathit{hidden}_i\, g\, dY_c \), rows in (group, slot) order. */
-    private void gradWOut(int i) {
-        int e = i / (hiddenDim * modelDim);
-        int rest = i % (hiddenDim * modelDim);
-        int col = rest / modelDim;
-        int c = rest % modelDim;
-        float s = 0f;
-        for (int r = 0; r < expertRows[e]; r++) {
-            int dispatchRow = expertRowStart[e] + r;
-            int a = assignmentOfRow[dispatchRow];
-            s += hidden[dispatchRow * hiddenDim + col] * (gate[a] * dY[(a / topK) * modelDim + c]);
-        }
-        gWOut[i] = s;
     }
 
     /** \( \partial L / \partial b_{out}[e, c] = \sum_{\text{rows of } e} g\, dY_c \). */
@@ -1353,28 +1513,6 @@ final class MoeLayerKernel extends Kernel {
             s += gate[a] * dY[(a / topK) * modelDim + c];
         }
         gBOut[i] = s;
-    }
-
-    /** \( \partial L / \partial W_{in}[e, j, i] = \sum_{\text{rows of } e} x_j\, \partial L / \partial a_i \), and W_gate with \( \partial L / \partial b \). */
-    private void gradWIn(int i) {
-        int e = i / (modelDim * hiddenDim);
-        int rest = i % (modelDim * hiddenDim);
-        int j = rest / hiddenDim;
-        int col = rest % hiddenDim;
-        float s = 0f;
-        float sg = 0f;
-        for (int r = 0; r < expertRows[e]; r++) {
-            int dispatchRow = expertRowStart[e] + r;
-            float xj = expertInput(tokenOfRow[dispatchRow], j);
-            s += xj * dPreActivation[dispatchRow * hiddenDim + col];
-            if (gated == 1) {
-                sg += xj * dGateLinear[dispatchRow * hiddenDim + col];
-            }
-        }
-        gWIn[i] = s;
-        if (gated == 1) {
-            gWGate[i] = sg;
-        }
     }
 
     /** \( \partial L / \partial b_{in}[e, i] = \sum_{\text{rows of } e} \partial L / \partial a_i \). */
@@ -1486,46 +1624,23 @@ final class MoeLayerKernel extends Kernel {
     }
 
     /**
-     * {@code ReferenceLayer#routerBackward}: \( \partial L / \partial x = u \odot (\partial L / \partial z) W_r^\top \) plus the
-     * experts' part (times u when jitter feeds the experts).
+     * {@code ReferenceLayer#routerBackward}, element i of \( \partial L / \partial x \): u times the router's part
+     * \( s = (\partial L / \partial z) W_r^\top \) (plus \( sn = (\partial L / \partial (x W_{noise})) W_{noise}^\top \) with
+     * learned noise), plus the experts' part (times u when jitter feeds the experts).
      */
-    private void backInput(int i) {
-        int t = i / modelDim;
-        int j = i % modelDim;
-        float s = 0f;
-        for (int e = 0; e < experts; e++) {
-            s += dLogits[t * experts + e] * wRouter[j * experts + e];
-        }
+    private void storeInputGradient(int i, float s, float sn) {
+        float v = s;
         if (learnedNoise == 1) {
-            float sn = 0f;
-            for (int e = 0; e < experts; e++) {
-                sn += dRawStd[t * experts + e] * wNoise[j * experts + e];
-            }
-            s += sn;
+            v += sn;
         }
         float fromExperts = dExpertInput[i];
         if (hasJitter == 1) {
-            s = jitter[i] * s;
+            v = jitter[i] * v;
             if (jitterFeedsExperts == 1) {
                 fromExperts = jitter[i] * fromExperts;
             }
         }
-        dX[i] = s + fromExperts;
-    }
-
-    /** \( \partial L / \partial W_r[j, e] = \sum_t \tilde{x}_{t,j}\, \partial L / \partial z_{t,e} \), t increasing. */
-    private void gradRouter(int i) {
-        int j = i / experts;
-        int e = i % experts;
-        float s = 0f;
-        for (int t = 0; t < tokens; t++) {
-            float v = x[t * modelDim + j];
-            if (hasJitter == 1) {
-                v = v * jitter[t * modelDim + j];
-            }
-            s += v * dLogits[t * experts + e];
-        }
-        gWRouter[i] = s;
+        dX[i] = v + fromExperts;
     }
 
     /** \( \partial L / \partial b_r[e] = \sum_t \partial L / \partial z_{t,e} \). */

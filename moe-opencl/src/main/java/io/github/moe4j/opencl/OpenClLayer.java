@@ -163,7 +163,7 @@ final class OpenClLayer implements MoeLayer {
         return config;
     }
 
-    /** Chooses the expert GEMM version: true for the tiled one (default), false for the naive one. */
+    /** Chooses the GEMM version of every GEMM phase: true for the tiled one (default), false for the naive one. */
     void useTiledGemm(boolean tiled) {
         requireOpen().gemmTiled = tiled ? 1 : 0;
     }
@@ -212,7 +212,7 @@ final class OpenClLayer implements MoeLayer {
         }
         upload(k, input, options, noise, tokens, groups, capacity);
         int[] phases = forwardPhases(true);
-        launch(k, phases, globalSize(k, tokens, groups), "the forward pass");
+        launch(k, phases, globalSize(k, phases), "the forward pass");
         k.get(k.logits);
         for (int i = 0; i < tokens * e; i++) {
             if (!Float.isFinite(k.logits[i])) {
@@ -380,6 +380,7 @@ final class OpenClLayer implements MoeLayer {
         int m = tokens * config.choicesPerToken();
         if (k.dY.length != tokens * d || k.dX.length != tokens * d) {
             k.dY = new float[tokens * d];
+            k.dRowInput = new float[Math.max(1, m * d)];
             k.dExpertInput = new float[tokens * d];
             k.dX = new float[tokens * d];
         }
@@ -414,22 +415,24 @@ final class OpenClLayer implements MoeLayer {
         }
     }
 
-    /** One work-item per element of the largest phase, rounded up to whole work-groups. */
-    private int globalSize(MoeLayerKernel k, int tokens, int groups) {
+    /**
+     * Work-items for {@code phases}: one per element of the largest non-GEMM phase (each guards its own count), and
+     * what the largest GEMM needs ({@link MoeLayerKernel#gemmWorkItems}), rounded up to whole work-groups.
+     */
+    private int globalSize(MoeLayerKernel k, int[] phases) {
         int d = config.modelDim();
         int h = config.hiddenDim();
         int e = config.experts();
-        long n = Math.max((long) tokens * Math.max(e, d), (long) groups * e);
-        if (k.gemmTiled == 1) {
-            long rowTiles = (k.maxRowsPerExpert + MoeLayerKernel.TILE - 1) / MoeLayerKernel.TILE;
-            long colTiles = (Math.max(h, d) + MoeLayerKernel.TILE - 1) / MoeLayerKernel.TILE;
-            n = Math.max(n, e * rowTiles * colTiles * MoeLayerKernel.LOCAL_SIZE);
-        } else {
-            n = Math.max(n, (long) e * k.maxRowsPerExpert * Math.max(h, d));
+        long n = Math.max((long) k.tokens * Math.max(e, d), (long) e * Math.max(k.groups, Math.max(h, d)));
+        for (int p : phases) {
+            if (k.isGemm(p) == 1) {
+                n = Math.max(n, k.gemmWorkItems(p));
+            }
         }
         long global = (n + MoeLayerKernel.LOCAL_SIZE - 1) / MoeLayerKernel.LOCAL_SIZE * MoeLayerKernel.LOCAL_SIZE;
         if (global > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("tokens = " + tokens + " needs " + global + " work-items, more than one launch takes; split the batch");
+            throw new IllegalArgumentException("tokens = " + k.tokens + " needs " + global
+                    + " work-items, more than one launch takes; split the batch");
         }
         return (int) global;
     }
@@ -440,8 +443,9 @@ final class OpenClLayer implements MoeLayer {
      * <p>Replays the forward's routing and expert stages from the forward's own input and noise
      * (deterministic, so bit for bit the same routing, which is checked) and runs the backward
      * stages in the same launch, so nothing has to stay resident on the device between the calls.
-     * Weight gradients are reductions over tokens in which each work-item owns one element: no
-     * float atomics, and a repeat is bit-identical. A frozen group's phases are not launched.
+     * Weight gradients are (tiled) GEMMs over the rows that touch them, each element owned by one
+     * work-item that sums in row order: no float atomics, and a repeat is bit-identical. A frozen
+     * group's phases are not launched.
      *
      * @throws IllegalArgumentException if {@code forward} did not come from this layer, or {@code dOutput} is not [T, d]
      * @throws NonFiniteException       if {@code dOutput} holds a NaN or infinity
@@ -494,7 +498,8 @@ final class OpenClLayer implements MoeLayer {
         for (int p : forwardPhases(false)) {
             phases.add(p);
         }
-        phases.addAll(List.of(MoeLayerKernel.BACK_GATE, MoeLayerKernel.BACK_HIDDEN, MoeLayerKernel.BACK_EXPERT_INPUT));
+        phases.addAll(List.of(MoeLayerKernel.BACK_GATE, MoeLayerKernel.BACK_HIDDEN, MoeLayerKernel.BACK_EXPERT_ROWS,
+                MoeLayerKernel.BACK_EXPERT_INPUT));
         if (experts) {
             phases.addAll(List.of(MoeLayerKernel.GRAD_W_OUT, MoeLayerKernel.GRAD_W_IN));
             if (expertBias) {
@@ -514,13 +519,8 @@ final class OpenClLayer implements MoeLayer {
                 phases.add(MoeLayerKernel.GRAD_NOISE);
             }
         }
-        long work = Math.max((long) e * d * h, (long) tokens * config.choicesPerToken() * h);
-        int global = (int) Math.min(Integer.MAX_VALUE, Math.max(globalSize(k, tokens, groups),
-                (work + MoeLayerKernel.LOCAL_SIZE - 1) / MoeLayerKernel.LOCAL_SIZE * MoeLayerKernel.LOCAL_SIZE));
-        if (work > Integer.MAX_VALUE - MoeLayerKernel.LOCAL_SIZE) {
-            throw new IllegalArgumentException("backward needs " + work + " work-items, more than one launch takes; split the batch");
-        }
-        launch(k, phases.stream().mapToInt(Integer::intValue).toArray(), global, "the backward pass");
+        int[] backwardPhases = phases.stream().mapToInt(Integer::intValue).toArray();
+        launch(k, backwardPhases, globalSize(k, backwardPhases), "the backward pass");
         k.get(k.slot);
         k.get(k.selected);
         if (!Arrays.equals(Arrays.copyOf(k.slot, tokens * config.choicesPerToken()), f.routing().slots())

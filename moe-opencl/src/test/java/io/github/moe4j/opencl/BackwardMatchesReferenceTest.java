@@ -122,15 +122,7 @@ class BackwardMatchesReferenceTest {
         ReferenceLayer ref = new ReferenceLayer(config, c.weights());
         ReferenceForward adopted = ref.forwardWithRouting(c.input(), f.routing(), c.options());
         ReferenceGradients want = ref.backward(adopted, dy.toDoubleArray(), frozen);
-        double maxZ = 0;
-        for (double v : adopted.router().keys()) {
-            maxZ = Math.max(maxZ, Math.abs(v));
-        }
-        // the smooth load's amplification, and cv²'s E/k (its inputs' relative error over the E values)
-        double noisy = GradientTolerance.noisyAmplification(adopted.router(), tokens, config.experts(), config.topK());
-        if (config.router() instanceof io.github.moe4j.api.NoisyTopKRouterConfig) {
-            maxZ = (1 + maxZ) * noisy * config.experts() - 1;
-        }
+        double maxZ = maxLogit(config, adopted, tokens);
         double n = GradientTolerance.chain(d, config.hiddenDim(), tokens, config.experts(), config.choicesPerToken());
         compare("input", got.input(), want.input(), n, maxZ, worst);
         compare("router", got.router(), want.router(), n, maxZ, worst);
@@ -143,7 +135,21 @@ class BackwardMatchesReferenceTest {
         compare("bOut", got.bOut(), want.bOut(), n, maxZ, worst);
     }
 
-    private static void compare(String name, Tensor got, double[] want, double n, double maxZ, Map<String, double[]> worst) {
+    /** The reference's max|z| on the adopted routing, raised by noisy top-k's amplifications ({@link GradientTolerance}). */
+    static double maxLogit(MoeConfig config, ReferenceForward adopted, int tokens) {
+        double maxZ = 0;
+        for (double v : adopted.router().keys()) {
+            maxZ = Math.max(maxZ, Math.abs(v));
+        }
+        // the smooth load's amplification, and cv²'s E/k (its inputs' relative error over the E values)
+        double noisy = GradientTolerance.noisyAmplification(adopted.router(), tokens, config.experts(), config.topK());
+        if (config.router() instanceof io.github.moe4j.api.NoisyTopKRouterConfig) {
+            maxZ = (1 + maxZ) * noisy * config.experts() - 1;
+        }
+        return maxZ;
+    }
+
+    static void compare(String name, Tensor got, double[] want, double n, double maxZ, Map<String, double[]> worst) {
         if (want == null) {
             assertNull(got, name + " should be null (absent or frozen)");
             return;

@@ -12,31 +12,58 @@ import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.LossWeights;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeForward;
+import io.github.moe4j.api.MoeGradients;
 import io.github.moe4j.api.MoeWeights;
 import io.github.moe4j.api.NonFiniteException;
 import io.github.moe4j.api.Priority;
 import io.github.moe4j.api.Routing;
 import io.github.moe4j.api.Tensor;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
+import io.github.moe4j.reference.ReferenceForward;
+import io.github.moe4j.reference.ReferenceLayer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /** The layer's own properties: GEMM versions, reproducibility, GC moves, SPEC §13, edge cases. */
 class OpenClLayerTest {
 
-    /** The tiled expert GEMMs agree with the naive ones (the debugging baseline) on random cases, routing exactly. */
+    /**
+     * The tiled GEMMs (forward and backward, experts and router) agree with the naive ones, the debugging baseline, on
+     * random token-choice, noisy top-k and expert-choice cases: routing exactly; the output within a few u of its
+     * largest term; every gradient within {@link GradientTolerance}'s float32 allowance. Both sum the same products
+     * in the same order (the tiles pad with zeros), so only FMA contraction may differ; a tiling bug (a wrong index,
+     * a missing pad) is far outside either bound.
+     */
     @Test
     void tiledGemmMatchesNaiveGemm() {
         OpenClBackend backend = OpenClTestSupport.backend();
+        List<MoeCase> cases = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            cases.add(MoeCase.random(0x7111edL + i));
+        }
+        for (int i = 0; i < 6; i++) {
+            cases.add(MoeCase.randomNoisy(0x7112edL + i));
+            cases.add(MoeCase.randomExpertChoice(0x7113edL + i));
+        }
         double worst = 0;
         int identical = 0;
-        int cases = 12;
-        for (int i = 0; i < cases; i++) {
-            MoeCase c = MoeCase.random(0x7111edL + i);
-            try (OpenClLayer layer = (OpenClLayer) backend.createLayer(c.config(), c.weights())) {
+        Map<String, double[]> worstGradient = new LinkedHashMap<>();
+        for (MoeCase c : cases) {
+            int tokens = c.input().dim(0);
+            MoeConfig config = c.config();
+            Tensor dy = BackwardMatchesReferenceTest.randomDy(new SplittableRandom(c.seed()), tokens, config.modelDim());
+            try (OpenClLayer layer = (OpenClLayer) backend.createLayer(config, c.weights())) {
                 layer.useTiledGemm(false);
                 MoeForward naive = layer.forward(c.input(), c.options());
+                MoeGradients naiveGradients = layer.backward(naive, dy, Set.of());
                 layer.useTiledGemm(true);
                 MoeForward tiled = layer.forward(c.input(), c.options());
+                MoeGradients tiledGradients = layer.backward(tiled, dy, Set.of());
                 assertEquals(naive.routing(), tiled.routing(), c.toString());
                 float[] a = naive.output().toArray();
                 float[] b = tiled.output().toArray();
@@ -44,19 +71,43 @@ class OpenClLayerTest {
                 for (float v : a) {
                     max = Math.max(max, Math.abs(v));
                 }
-                // the same products summed in the same order; only FMA contraction may differ: a few u of the largest term
-                double n = c.config().modelDim() + c.config().hiddenDim() + 4;
+                double n = config.modelDim() + config.hiddenDim() + 4;
                 for (int j = 0; j < a.length; j++) {
                     double err = Math.abs(a[j] - b[j]);
                     worst = Math.max(worst, err);
                     assertTrue(err <= n * ForwardMatchesReferenceTest.U * 2 * (Math.abs(a[j]) + max),
                             c + ": output " + j + " naive " + a[j] + " tiled " + b[j]);
                 }
-                identical += java.util.Arrays.equals(a, b) ? 1 : 0;
+                ReferenceForward adopted = new ReferenceLayer(config, c.weights()).forwardWithRouting(c.input(), naive.routing(),
+                        c.options());
+                double maxZ = BackwardMatchesReferenceTest.maxLogit(config, adopted, tokens);
+                double chain = GradientTolerance.chain(config.modelDim(), config.hiddenDim(), tokens, config.experts(),
+                        config.choicesPerToken());
+                Tensor[] want = {naiveGradients.input(), naiveGradients.router(), naiveGradients.routerBias(),
+                    naiveGradients.noiseRouter(), naiveGradients.wIn(), naiveGradients.wGate(), naiveGradients.wOut(),
+                    naiveGradients.bIn(), naiveGradients.bOut()};
+                Tensor[] got = {tiledGradients.input(), tiledGradients.router(), tiledGradients.routerBias(),
+                    tiledGradients.noiseRouter(), tiledGradients.wIn(), tiledGradients.wGate(), tiledGradients.wOut(),
+                    tiledGradients.bIn(), tiledGradients.bOut()};
+                String[] names = {"input", "router", "routerBias", "noiseRouter", "wIn", "wGate", "wOut", "bIn", "bOut"};
+                for (int g = 0; g < names.length; g++) {
+                    try {
+                        BackwardMatchesReferenceTest.compare(names[g], got[g], want[g] == null ? null : want[g].toDoubleArray(),
+                                chain, maxZ, worstGradient);
+                    } catch (AssertionError e) {
+                        throw new AssertionError(c + ", tiled against naive: " + e.getMessage(), e);
+                    }
+                }
+                identical += naive.output().equals(tiled.output()) && naiveGradients.equals(tiledGradients) ? 1 : 0;
             }
         }
-        System.out.printf("[moe-opencl tests] tiled vs naive GEMM: %d of %d cases bit-identical, worst difference %.3g%n", identical,
-                cases, worst);
+        StringBuilder s = new StringBuilder(String.format("[moe-opencl tests] tiled vs naive GEMM: %d of %d cases bit-identical "
+                + "(output and every gradient), worst output difference %.3g; worst gradient difference (fraction of tolerance):",
+                identical, cases.size(), worst));
+        worstGradient.forEach((k, v) -> s.append(String.format(" %s %.3g (%.3g)", k, v[0], v[1])));
+        System.out.println(s);
+        assertTrue(worstGradient.containsKey("noiseRouter") && worstGradient.containsKey("wGate"),
+                "the cases should reach W_noise and W_gate: " + worstGradient.keySet());
     }
 
     /** The same input twice gives bit-identical output, routing and losses; so does a forward after the GC has run. */
