@@ -31,8 +31,8 @@ import io.github.moe4j.api.Checks;
  */
 public final class Tolerances {
 
-    /** IEEE binary32: \( u = 2^{-24} \). */
-    public static final Tolerances FP32 = new Tolerances("float32", Math.scalb(1.0, -24));
+    /** IEEE binary32: \( u = 2^{-24} \), smallest normal number \( 2^{-126} \). */
+    public static final Tolerances FP32 = new Tolerances("float32", Math.scalb(1.0, -24), Float.MIN_NORMAL);
 
     /**
      * The safety factor on every first-order bound: 4 for \( \sum|terms|/\max|result| \) with the
@@ -48,18 +48,35 @@ public final class Tolerances {
 
     private final String format;
     private final double u;
+    /**
+     * The underflow floor of every bound: {@link #SAFETY} times the format's smallest normal number.
+     * Below it a float result is not defined to full precision (products underflow to subnormals, or
+     * to 0 where the hardware flushes them), while the double oracle still gives, say, 1e-79 for a
+     * GELU far in its tail. A difference that small is underflow, not error.
+     */
+    private final double floor;
 
-    private Tolerances(String format, double unitRoundoff) {
+    private Tolerances(String format, double unitRoundoff, double minNormal) {
         this.format = Checks.requireNonNull(format, "format");
         this.u = Checks.requireStrictlyPositiveFinite(unitRoundoff, "unitRoundoff");
+        this.floor = SAFETY * Checks.requireStrictlyPositiveFinite(minNormal, "minNormal");
     }
 
     /**
      * Tolerances for a backend computing in a format of unit roundoff u (half the distance from 1
-     * to the next representable number).
+     * to the next representable number) with float32's exponent range (TF32, bfloat16).
      */
     public static Tolerances forUnitRoundoff(String format, double unitRoundoff) {
-        return new Tolerances(format, unitRoundoff);
+        return new Tolerances(format, unitRoundoff, Float.MIN_NORMAL);
+    }
+
+    /** Tolerances for a format of unit roundoff u whose smallest normal number is minNormal (float16: 2^-14). */
+    public static Tolerances forFormat(String format, double unitRoundoff, double minNormal) {
+        return new Tolerances(format, unitRoundoff, minNormal);
+    }
+
+    private Tolerance tolerance(double rel, double abs, String reason) {
+        return new Tolerance(rel, abs, floor, reason);
     }
 
     /** The format's name, e.g. {@code float32}. */
@@ -99,7 +116,7 @@ public final class Tolerances {
      */
     public Tolerance gates(Sizes s) {
         double abs = SAFETY * u * (s.experts() + ELEMENTWISE) + 2 * logitError(s);
-        return new Tolerance(0, abs, format + " softmax over E=" + s.experts() + " of logits from a length-"
+        return tolerance(0, abs, format + " softmax over E=" + s.experts() + " of logits from a length-"
                 + s.modelDim() + " dot product, logit scale " + fmt(s.logitScale()));
     }
 
@@ -111,7 +128,7 @@ public final class Tolerances {
     public Tolerance output(Sizes s) {
         double chain = SAFETY * u * (s.modelDim() + s.hiddenDim() + s.choices() + 2 * ELEMENTWISE);
         double gate = s.choices() * gates(s).abs();
-        return new Tolerance(chain + gate, chain + gate, format + " chain d=" + s.modelDim() + " -> h="
+        return tolerance(chain + gate, chain + gate, format + " chain d=" + s.modelDim() + " -> h="
                 + s.hiddenDim() + " -> k=" + s.choices() + " plus k gate errors");
     }
 
@@ -124,7 +141,7 @@ public final class Tolerances {
     public Tolerance aux(Sizes s) {
         double perP = gates(s).abs() + SAFETY * u * (s.tokensPerGroup() + s.experts());
         double abs = s.experts() * Math.max(1, s.choices()) * perP;
-        return new Tolerance(SAFETY * u * s.experts(), abs, format + " E*k*(gate error + mean over "
+        return tolerance(SAFETY * u * s.experts(), abs, format + " E*k*(gate error + mean over "
                 + s.tokensPerGroup() + " tokens)");
     }
 
@@ -136,7 +153,7 @@ public final class Tolerances {
     public Tolerance z(Sizes s) {
         double lse = s.logitScale() + Math.log(s.experts());
         double abs = 2 * lse * (logitError(s) + SAFETY * u * (s.experts() + ELEMENTWISE));
-        return new Tolerance(SAFETY * u * (s.tokensPerGroup() + 2), abs, format + " 2|lse| times the lse error, lse <= "
+        return tolerance(SAFETY * u * (s.tokensPerGroup() + 2), abs, format + " 2|lse| times the lse error, lse <= "
                 + fmt(lse) + "; mean over " + s.tokensPerGroup() + " tokens");
     }
 
@@ -148,7 +165,7 @@ public final class Tolerances {
      */
     public Tolerance importance(Sizes s) {
         double eps = s.experts() * gates(s).abs() + SAFETY * u * (s.tokensPerGroup() + s.experts() + ELEMENTWISE);
-        return new Tolerance(4 * eps, 4 * eps, format + " 4*eps*(1 + cv^2), eps = E*gate error + sums of "
+        return tolerance(4 * eps, 4 * eps, format + " 4*eps*(1 + cv^2), eps = E*gate error + sums of "
                 + s.tokensPerGroup() + " gates and " + s.experts() + " entries");
     }
 
@@ -160,7 +177,7 @@ public final class Tolerances {
     public Tolerance load(Sizes s) {
         double perTerm = 0.4 * 2 * (2 * logitError(s) + SAFETY * u * ELEMENTWISE) / s.noiseFloor() + SAFETY * u * ELEMENTWISE;
         double eps = s.experts() * perTerm / Math.max(1, s.choices()) + SAFETY * u * (s.tokensPerGroup() + s.experts() + ELEMENTWISE);
-        return new Tolerance(4 * eps, 4 * eps, format + " 4*eps*(1 + cv^2), eps from Phi' <= 0.4 over sigma >= "
+        return tolerance(4 * eps, 4 * eps, format + " 4*eps*(1 + cv^2), eps from Phi' <= 0.4 over sigma >= "
                 + fmt(s.noiseFloor()));
     }
 
@@ -168,7 +185,7 @@ public final class Tolerances {
     public Tolerance total(Sizes s, io.github.moe4j.api.LossWeights w, io.github.moe4j.api.MoeLosses want) {
         double abs = w.aux() * aux(s).allowed(want.aux(), 1) + w.z() * z(s).allowed(want.z(), 1)
                 + w.importance() * importance(s).allowed(want.importance(), 1) + w.load() * load(s).allowed(want.load(), 1);
-        return new Tolerance(SAFETY * u * 4, abs, format + " sum of the weighted losses' bounds");
+        return tolerance(SAFETY * u * 4, abs, format + " sum of the weighted losses' bounds");
     }
 
     /**
@@ -180,7 +197,7 @@ public final class Tolerances {
     public Tolerance gradients(Sizes s) {
         double chain = SAFETY * u * (s.tokens() + 2 * (s.modelDim() + s.hiddenDim()) + s.choices() + s.experts() + 4 * ELEMENTWISE);
         double gate = 2 * s.choices() * gates(s).abs() / Math.min(1, s.noiseFloor());
-        return new Tolerance(chain + gate, chain + gate, format + " forward and backward chains over d=" + s.modelDim()
+        return tolerance(chain + gate, chain + gate, format + " forward and backward chains over d=" + s.modelDim()
                 + ", h=" + s.hiddenDim() + ", k=" + s.choices() + ", E=" + s.experts() + " and the sum over T=" + s.tokens());
     }
 

@@ -20,6 +20,19 @@ class TolerancesTest {
         assertEquals(1 + Math.scalb(1.0, -23), Math.nextUp(1f), 0, "u is half the distance from 1 to the next float");
     }
 
+    /**
+     * Below float32's smallest normal number a value is underflow: 0 for the oracle's 3e-79 (a GELU
+     * far in its tail) is accepted; 0 for 1e-30, which float32 represents, is not.
+     */
+    @Test
+    void float32BoundsHaveAnUnderflowFloorAndNoMore() {
+        Tolerance t = Tolerances.FP32.output(SMALL);
+        assertEquals(Tolerances.SAFETY * Float.MIN_NORMAL, t.floor());
+        assertTrue(t.accepts(3e-79, 0, 3e-79));
+        assertTrue(!t.accepts(1e-30, 0, 1e-30));
+        assertTrue(t.toString().contains(" + 9.40e-38 ("), t.toString());
+    }
+
     @Test
     void boundsGrowWithTheLongestReduction() {
         Tolerances t = Tolerances.FP32;
