@@ -37,8 +37,8 @@ import java.util.Set;
  * <p>Not thread-safe (by the {@link MoeLayer} contract).
  */
 final class CpuLayer implements MoeLayer {
-    /** Rows of one expert GEMM task. */
-    static final int ROW_BLOCK = 256;
+    /** Rows of one expert GEMM task: 512 measured faster than 256 on M (one GEMM of 512 rows per expert). */
+    static final int ROW_BLOCK = 512;
     /** Tokens of one gather or combine task. */
     static final int TOKEN_BLOCK = 64;
     /** Output columns of one weight-gradient GEMM task. */

@@ -16,7 +16,38 @@ final class ExpertActivation {
     private static final double INV_SQRT_2 = 1 / Math.sqrt(2);
     private static final double INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
+    /** Cody and Waite's split of ln 2 (Cephes' expf): the high part has few bits, so n·LN2_HI is exact. */
+    private static final float LN2_HI = 0.693359375f;
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float LOG2E = 1.44269504088896341f;
+    /** 1.5 · 2^23: adding it rounds a float of magnitude below 2^22 to an integer in the low mantissa bits. */
+    private static final float ROUND = 12582912f;
+
     private ExpertActivation() {}
+
+    /**
+     * \( e^x \) in float, within 2 ulp of the correctly rounded value (tested over every 32nd float
+     * of the range): Cephes' {@code expf}. x = n ln 2 + r with |r| ≤ ½ ln 2, \( e^r \) by its
+     * degree-5 minimax polynomial, times \( 2^n \) built in the exponent bits. About 1.5× faster
+     * than {@code (float) Math.exp(x)} here, where the activation is a fifth of the forward. Outside
+     * [-87, 88], where \( 2^n \) leaves the normal range, it is {@code Math.exp}.
+     */
+    static float exp(float x) {
+        if (!(x >= -87f && x <= 88f)) {
+            return (float) Math.exp(x); // subnormal, overflow or NaN: rare, and exact there
+        }
+        float t = x * LOG2E + ROUND;
+        int n = Float.floatToRawIntBits(t) - Float.floatToRawIntBits(ROUND);
+        float fn = t - ROUND;
+        float r = x - fn * LN2_HI - fn * LN2_LO;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        return (p * r * r + r + 1f) * Float.intBitsToFloat((n + 127) << 23);
+    }
 
     /** \( \mathit{hidden}[i] = \phi(a[i]) \) (times {@code b[i]} if b is not null) for i in [from, to). */
     static void forward(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
@@ -30,7 +61,7 @@ final class ExpertActivation {
             case SWIGLU:
                 for (int i = from; i < to; i++) {
                     float v = a[i];
-                    float phi = v / (1f + (float) Math.exp(-v));
+                    float phi = v / (1f + exp(-v));
                     hidden[i] = b == null ? phi : phi * b[i];
                 }
                 break;
@@ -39,7 +70,7 @@ final class ExpertActivation {
                 for (int i = from; i < to; i++) {
                     float v = a[i];
                     // ½v(1 + tanh u) = v σ(2u), without the cancellation of 1 + tanh u for u ≪ 0
-                    float phi = v / (1f + (float) Math.exp(-2f * SQRT_2_OVER_PI * (v + GELU_TANH_CUBIC * v * v * v)));
+                    float phi = v / (1f + exp(-2f * SQRT_2_OVER_PI * (v + GELU_TANH_CUBIC * v * v * v)));
                     hidden[i] = b == null ? phi : phi * b[i];
                 }
                 break;
@@ -75,7 +106,7 @@ final class ExpertActivation {
             case SWIGLU:
                 for (int i = from; i < to; i++) {
                     float v = a[i];
-                    float s = 1f / (1f + (float) Math.exp(-v));
+                    float s = 1f / (1f + exp(-v));
                     store(dHidden[shift + i], s * (1f + v * (1f - s)), v * s, b, dA, dB, i);
                 }
                 break;
@@ -84,7 +115,7 @@ final class ExpertActivation {
                 for (int i = from; i < to; i++) {
                     float v = a[i];
                     // with s = σ(2u): ½(1 + tanh u) = s, ½(1 - tanh² u) = 2 s (1 - s)
-                    float e = (float) Math.exp(-2f * SQRT_2_OVER_PI * (v + GELU_TANH_CUBIC * v * v * v));
+                    float e = exp(-2f * SQRT_2_OVER_PI * (v + GELU_TANH_CUBIC * v * v * v));
                     float s = 1f / (1f + e);
                     float oneMinusS = 1f / (1f + 1f / e);
                     float du = SQRT_2_OVER_PI * (1f + 3f * GELU_TANH_CUBIC * v * v);

@@ -61,8 +61,8 @@ class CpuBackendTest {
         MoeConfig c = config();
         MoeWeights w = MoeWeights.random(c, 3);
         SplittableRandom rnd = new SplittableRandom(9);
-        Tensor x = random(rnd, 1200, 24);
-        Tensor dy = random(rnd, 1200, 24);
+        Tensor x = random(rnd, 2400, 24);
+        Tensor dy = random(rnd, 2400, 24);
         Result one = sameOnOneAndThreeThreads(c, w, x, dy);
         try (CpuBackend b = new CpuBackend(1); MoeLayer layer = b.createLayer(c, w);
              MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
