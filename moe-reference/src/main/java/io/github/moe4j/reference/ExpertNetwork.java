@@ -34,41 +34,67 @@ public final class ExpertNetwork {
 
     /** \( f_e(x) \) for one row {@code x[xOffset .. xOffset + d)}. */
     public static Activations forward(ReferenceWeights w, Activation kind, int e, double[] x, int xOffset) {
+        return forward(w, kind, e, x, xOffset, 1)[0];
+    }
+
+    /**
+     * \( f_e(x_r) \) for each of {@code rows} consecutive rows of x, starting at {@code xOffset}: exactly
+     * {@link #forward(ReferenceWeights, Activation, int, double[], int)} of each row. Each sum starts
+     * from its bias and adds its terms in increasing j (then i) order, as for one row; the loops take
+     * one weight row at a time across all the rows, which changes no sum's order, only how often the
+     * weights are read: once per call instead of once per row.
+     */
+    public static Activations[] forward(ReferenceWeights w, Activation kind, int e, double[] x, int xOffset, int rows) {
         int d = w.d();
         int h = w.h();
-        // Each sum starts from its bias and adds its terms in increasing j (then i) order; the loops
-        // run along the weights' rows (stride 1), which changes no sum's order, only the memory walk.
-        double[] a = new double[h];
-        double[] b = kind.isGated() ? new double[h] : null;
-        for (int i = 0; i < h; i++) {
-            a[i] = w.bIn() == null ? 0 : w.bIn()[e * h + i];
-        }
-        for (int j = 0; j < d; j++) {
-            double xj = x[xOffset + j];
-            int row = (e * d + j) * h;
+        double[][] a = new double[rows][h];
+        double[][] b = kind.isGated() ? new double[rows][h] : null;
+        for (int r = 0; r < rows; r++) {
             for (int i = 0; i < h; i++) {
-                a[i] += xj * w.wIn()[row + i];
-                if (b != null) {
-                    b[i] += xj * w.wGate()[row + i];
+                a[r][i] = w.bIn() == null ? 0 : w.bIn()[e * h + i];
+            }
+        }
+        // ai = bIn[e, i] + Σ_j x[j] * wIn[e, j, i];  bi = Σ_j x[j] * wGate[e, j, i]
+        for (int j = 0; j < d; j++) {
+            int row = (e * d + j) * h;
+            for (int r = 0; r < rows; r++) {
+                double xj = x[xOffset + r * d + j];
+                for (int i = 0; i < h; i++) {
+                    a[r][i] += xj * w.wIn()[row + i];
+                    if (b != null) {
+                        b[r][i] += xj * w.wGate()[row + i];
+                    }
                 }
             }
         }
-        double[] hidden = new double[h];
-        for (int i = 0; i < h; i++) {
-            hidden[i] = activate(kind, a[i]) * (b == null ? 1 : b[i]);
-        }
-        double[] out = new double[d];
-        for (int j = 0; j < d; j++) {
-            out[j] = w.bOut() == null ? 0 : w.bOut()[e * d + j];
-        }
-        for (int i = 0; i < h; i++) {
-            double hi = hidden[i];
-            int row = (e * h + i) * d;
-            for (int j = 0; j < d; j++) {
-                out[j] += hi * w.wOut()[row + j];
+        // hidden[i] = φ(a[i]) (⊙ b[i])
+        double[][] hidden = new double[rows][h];
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < h; i++) {
+                hidden[r][i] = activate(kind, a[r][i]) * (b == null ? 1 : b[r][i]);
             }
         }
-        return new Activations(a, b, hidden, out);
+        // yj = bOut[e, j] + Σ_i hidden[i] * wOut[e, i, j]
+        double[][] out = new double[rows][d];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < d; j++) {
+                out[r][j] = w.bOut() == null ? 0 : w.bOut()[e * d + j];
+            }
+        }
+        for (int i = 0; i < h; i++) {
+            int row = (e * h + i) * d;
+            for (int r = 0; r < rows; r++) {
+                double hi = hidden[r][i];
+                for (int j = 0; j < d; j++) {
+                    out[r][j] += hi * w.wOut()[row + j];
+                }
+            }
+        }
+        Activations[] result = new Activations[rows];
+        for (int r = 0; r < rows; r++) {
+            result[r] = new Activations(a[r], b == null ? null : b[r], hidden[r], out[r]);
+        }
+        return result;
     }
 
     /**
@@ -100,40 +126,66 @@ public final class ExpertNetwork {
      */
     public static RowGradient backward(ReferenceWeights w, Activation kind, int e, Activations cache, double[] dOutput,
                                        double[] dX, int dxOffset) {
+        return backward(w, kind, e, new Activations[] {cache}, new double[][] {dOutput}, dX, new int[] {dxOffset})[0];
+    }
+
+    /**
+     * {@link #backward(ReferenceWeights, Activation, int, Activations, double[], double[], int)} of
+     * several rows of expert e at once: the same sums in the same order, with the loops taking one
+     * weight row at a time across all the rows.
+     *
+     * @param dxOffset where each row's \( \partial L / \partial x \) goes in {@code dX}
+     */
+    public static RowGradient[] backward(ReferenceWeights w, Activation kind, int e, Activations[] cache, double[][] dOutput,
+                                         double[] dX, int[] dxOffset) {
         int d = w.d();
         int h = w.h();
-        double[] a = cache.preActivation();
-        double[] b = cache.gateLinear();
+        int rows = cache.length;
+        boolean gated = kind.isGated();
         // forward: yj = bOut[e, j] + Σ_i hidden[i] * wOut[e, i, j]
-        double[] dHidden = new double[h];
+        double[][] dHidden = new double[rows][h];
         for (int i = 0; i < h; i++) {
-            double s = 0;
-            for (int j = 0; j < d; j++) {
-                s += dOutput[j] * w.wOut()[(e * h + i) * d + j];
+            int row = (e * h + i) * d;
+            for (int r = 0; r < rows; r++) {
+                double s = 0;
+                for (int j = 0; j < d; j++) {
+                    s += dOutput[r][j] * w.wOut()[row + j];
+                }
+                dHidden[r][i] = s;
             }
-            dHidden[i] = s;
         }
         // forward: hidden[i] = activate(kind, a[i]) * (b == null ? 1 : b[i])
-        double[] dA = new double[h];
-        double[] dB = b == null ? null : new double[h];
-        for (int i = 0; i < h; i++) {
-            dA[i] = dHidden[i] * derivative(kind, a[i]) * (b == null ? 1 : b[i]);
-            if (dB != null) {
-                dB[i] = dHidden[i] * activate(kind, a[i]);
+        RowGradient[] result = new RowGradient[rows];
+        for (int r = 0; r < rows; r++) {
+            double[] a = cache[r].preActivation();
+            double[] b = cache[r].gateLinear();
+            double[] dA = new double[h];
+            double[] dB = gated ? new double[h] : null;
+            for (int i = 0; i < h; i++) {
+                dA[i] = dHidden[r][i] * derivative(kind, a[i]) * (b == null ? 1 : b[i]);
+                if (dB != null) {
+                    dB[i] = dHidden[r][i] * activate(kind, a[i]);
+                }
             }
+            result[r] = new RowGradient(dOutput[r], dA, dB);
         }
         // forward: ai = bIn[e, i] + Σ_j x[j] * wIn[e, j, i];  bi = Σ_j x[j] * wGate[e, j, i]
         for (int j = 0; j < d; j++) {
-            double s = 0;
-            for (int i = 0; i < h; i++) {
-                s += dA[i] * w.wIn()[(e * d + j) * h + i];
-                if (dB != null) {
-                    s += dB[i] * w.wGate()[(e * d + j) * h + i];
+            int row = (e * d + j) * h;
+            for (int r = 0; r < rows; r++) {
+                double[] dA = result[r].dA();
+                double[] dB = result[r].dB();
+                double s = 0;
+                for (int i = 0; i < h; i++) {
+                    s += dA[i] * w.wIn()[row + i];
+                    if (dB != null) {
+                        s += dB[i] * w.wGate()[row + i];
+                    }
                 }
+                dX[dxOffset[r] + j] += s;
             }
-            dX[dxOffset + j] += s;
         }
-        return new RowGradient(dOutput, dA, dB);
+        return result;
     }
 
     /**

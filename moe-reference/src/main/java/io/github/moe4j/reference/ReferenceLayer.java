@@ -523,16 +523,12 @@ public final class ReferenceLayer implements MoeLayer {
         return new Dispatch(tokenOf, choiceOf, rowOf, inputs);
     }
 
-    /** \( f_e \) of every row of every expert. */
+    /** \( f_e \) of every row of every expert, each expert's rows together (its weights read once). */
     public ExpertOutputs experts(Dispatch dispatch) {
         int e = config.experts();
         ExpertNetwork.Activations[][] out = new ExpertNetwork.Activations[e][];
         for (int ex = 0; ex < e; ex++) {
-            int n = dispatch.tokenOf()[ex].length;
-            out[ex] = new ExpertNetwork.Activations[n];
-            for (int i = 0; i < n; i++) {
-                out[ex][i] = ExpertNetwork.forward(weights, config.activation(), ex, dispatch.inputs()[ex], i * config.modelDim());
-            }
+            out[ex] = ExpertNetwork.forward(weights, config.activation(), ex, dispatch.inputs()[ex], 0, dispatch.tokenOf()[ex].length);
         }
         return new ExpertOutputs(out);
     }
@@ -772,23 +768,26 @@ public final class ReferenceLayer implements MoeLayer {
         int d = config.modelDim();
         long work = 0;
         for (int ex = 0; ex < config.experts(); ex++) {
-            ExpertNetwork.RowGradient[] rows = new ExpertNetwork.RowGradient[dispatch.tokenOf()[ex].length];
-            for (int i = 0; i < rows.length; i++) {
+            int n = dispatch.tokenOf()[ex].length;
+            double[][] dF = new double[n][d];
+            int[] dxOffset = new int[n];
+            for (int i = 0; i < n; i++) {
                 int t = dispatch.tokenOf()[ex][i];
                 int j = dispatch.choiceOf()[ex][i];
                 ExpertNetwork.Activations cache = f.experts().activations()[ex][i];
                 // forward (combine): y[t * d + c] += g * f[c], so dg = Σ_c dY[t, c] f[c] and df[c] = g dY[t, c]
                 double g = plan.gate()[t * m + j];
                 double dg = 0;
-                double[] dF = new double[d];
                 for (int c = 0; c < d; c++) {
                     dg += dY[t * d + c] * cache.output()[c];
-                    dF[c] = g * dY[t * d + c];
+                    dF[i][c] = g * dY[t * d + c];
                 }
                 dGate[t * m + j] += dg;
                 // forward (dispatch): inputs[ex][i * d + c] = x[t * d + c], so the row's dx goes back to token t
-                rows[i] = ExpertNetwork.backward(weights, config.activation(), ex, cache, dF, dExpertInput, t * d);
+                dxOffset[i] = t * d;
             }
+            ExpertNetwork.RowGradient[] rows = ExpertNetwork.backward(weights, config.activation(), ex,
+                    f.experts().activations()[ex], dF, dExpertInput, dxOffset);
             if (dW != null) {
                 work += ExpertNetwork.weightGradients(weights, ex, dispatch.inputs()[ex], f.experts().activations()[ex], rows, dW);
             }

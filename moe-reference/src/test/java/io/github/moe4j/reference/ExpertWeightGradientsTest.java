@@ -12,11 +12,51 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * {@link ExpertNetwork#weightGradients} walks one weight row across all rows; every element must
- * still add its rows in order, i.e. equal, bit for bit, the row-by-row accumulation
- * \( dW \mathrel{+}= x_r\, (\partial L / \partial a_r)^\top \) written out here.
+ * {@link ExpertNetwork}'s loops take one weight row at a time across all of an expert's rows. Every
+ * sum must keep the order it has for one row: the forward and backward of many rows equal, bit for
+ * bit, those of each row alone, and {@link ExpertNetwork#weightGradients} equals the row-by-row
+ * accumulation \( dW \mathrel{+}= x_r\, (\partial L / \partial a_r)^\top \) written out here.
  */
 class ExpertWeightGradientsTest {
+
+    @ParameterizedTest
+    @EnumSource(value = Activation.class, names = {"RELU", "SWIGLU", "GEGLU"})
+    void manyRowsAtOnceEqualEachRowAloneBitForBit(Activation kind) {
+        int d = 7;
+        int h = 11;
+        int n = 9;
+        MoeConfig config = MoeConfig.builder().modelDim(d).hiddenDim(h).experts(3).activation(kind).expertBias(true).build();
+        ReferenceWeights w = ReferenceWeights.of(config, MoeWeights.random(config, 2));
+        SplittableRandom rnd = new SplittableRandom(5);
+        double[] x = new double[3 + n * d];
+        double[][] dOut = new double[n][d];
+        int[] dxOffset = new int[n];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = rnd.nextDouble() * 2 - 1;
+        }
+        for (int r = 0; r < n; r++) {
+            for (int j = 0; j < d; j++) {
+                dOut[r][j] = rnd.nextDouble() * 2 - 1;
+            }
+            dxOffset[r] = (n - 1 - r) * d; // rows scattered back in another order
+        }
+        ExpertNetwork.Activations[] together = ExpertNetwork.forward(w, kind, 2, x, 3, n);
+        double[] dXTogether = new double[n * d];
+        ExpertNetwork.RowGradient[] gTogether = ExpertNetwork.backward(w, kind, 2, together, dOut, dXTogether, dxOffset);
+        double[] dXAlone = new double[n * d];
+        for (int r = 0; r < n; r++) {
+            ExpertNetwork.Activations alone = ExpertNetwork.forward(w, kind, 2, x, 3 + r * d);
+            assertArrayEquals(alone.preActivation(), together[r].preActivation(), "a of row " + r);
+            assertArrayEquals(alone.hidden(), together[r].hidden(), "hidden of row " + r);
+            assertArrayEquals(alone.output(), together[r].output(), "output of row " + r);
+            ExpertNetwork.RowGradient g = ExpertNetwork.backward(w, kind, 2, alone, dOut[r], dXAlone, dxOffset[r]);
+            assertArrayEquals(g.dA(), gTogether[r].dA(), "dA of row " + r);
+            if (kind.isGated()) {
+                assertArrayEquals(g.dB(), gTogether[r].dB(), "dB of row " + r);
+            }
+        }
+        assertArrayEquals(dXAlone, dXTogether, "dx");
+    }
 
     @ParameterizedTest
     @EnumSource(value = Activation.class, names = {"RELU", "SWIGLU", "GEGLU"})
