@@ -4,7 +4,7 @@
 # with 1 and 2 threads (2 threads with OMP_WAIT_POLICY=PASSIVE; PEER_VARIANTS="1: 2:PASSIVE 2:" adds
 # the default spinning policy, and the fastest 2-thread variant counts), and the machine's SGEMM rate (peer/sgemm_probe.py), all in one run; then
 # summarize.py prints the table and writes results.json, summary.md and chart.png into the
-# results folder.
+# results folder. moe4j and the peer run configuration by configuration, back to back.
 #
 # Usage (from anywhere):
 #   moe-bench/run-bench.sh [--backends reference,opencl,cpu] [--configs S,W,Switch,M,L] [--modes fwd,fwdbwd]
@@ -20,7 +20,7 @@
 #                   OPENBLAS_NUM_THREADS=1: the cpu backend runs one single-threaded GEMM per pool thread
 #   --peer-configs  configurations for the peer (default: --configs plus L)
 #   --exclude       cases not to run, e.g. opencl:W:fwdbwd or reference:L (all modes); the default
-#                   keeps a full run near 20 minutes on a 2-core machine
+#                   keeps a full run near 40 minutes on a 2-core machine
 #   --heavy-gflop   a case of a slow backend (reference, opencl) whose expert GFLOP per call exceeds this
 #                   is measured with one call (single
 #                   shot; no warm-up for the reference, one untimed call first for other backends, which
@@ -159,12 +159,13 @@ fi
 
 # ---------------------------------------------------------------- JMH: whole layer
 IFS=',' read -ra BL <<<"$BACKENDS"; IFS=',' read -ra CL <<<"$CONFIGS"; IFS=',' read -ra ML <<<"$MODES"
-for b in "${BL[@]}"; do
-  for c in "${CL[@]}"; do
+layer_jmh() {  # config: every backend and mode on it
+  local c="$1" b m gf method opts threads
+  for b in "${BL[@]}"; do
     for m in "${ML[@]}"; do
       if ! runs "$b" "$c" "$m"; then continue; fi          # BenchPlan printed the reason
       if excluded "$b" "$c" "$m"; then
-        say "SKIP $b $c $m: excluded (--exclude $EXCLUDE) to keep the run near 20 minutes"
+        say "SKIP $b $c $m: excluded (--exclude $EXCLUDE) to keep the run near 40 minutes"
         echo "{\"kind\":\"case\",\"backend\":\"$b\",\"config\":\"$c\",\"mode\":\"$m\",\"run\":false,\"reason\":\"excluded from this run (--exclude)\"}" >> "$OUT/plan.jsonl"
         continue
       fi
@@ -181,6 +182,43 @@ for b in "${BL[@]}"; do
       jmh "layer-$b-$c-$m" "io.github.moe4j.bench.LayerBenchmark.${method}\$" -p backend="$b" -p config="$c" -p threads="$threads" "${opts[@]}"
     done
   done
+}
+
+# ---------------------------------------------------------------- PyTorch peer
+: > "$OUT/peer.jsonl"
+peer_reps() {  # config -> "reps warmup"
+  if [[ $QUICK == 1 ]]; then echo "2 1"; return; fi
+  case "$1" in S) echo "10 2" ;; L) echo "3 1" ;; *) echo "5 1" ;; esac
+}
+peer() {  # config: the peer in every mode and thread variant on it
+  local c="$1" m tp t pol disp reps warm line
+  local dispatches=("einsum"); [[ $c == Switch ]] && dispatches=("einsum" "index")
+  for m in "${ML[@]}"; do
+    for tp in ${PEER_VARIANTS:-1: 2:PASSIVE}; do
+      t="${tp%%:*}"; pol="${tp#*:}"
+      for disp in "${dispatches[@]}"; do
+        read -r reps warm <<<"$(peer_reps "$c")"
+        if line=$(env ${pol:+OMP_WAIT_POLICY=$pol} $PY "$HERE/peer/peer_torch_moe.py" "$c" "$t" "$m" --reps "$reps" --warmup "$warm" --dispatch "$disp" 2>>"$LOG" | grep '^{'); then
+          echo "$line" >> "$OUT/peer.jsonl"
+          say "  peer $c $m ${t}T ${pol:-default} $disp: $(echo "$line" | $PY -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["ms_median"], "ms,", r["tokens_per_s_median"], "tokens/s")')"
+        else
+          say "  peer $c $m ${t}T ${pol:-default} $disp FAILED (see run.log)"
+        fi
+      done
+    done
+  done
+}
+
+# ---------------------------------------------------------------- moe4j and the peer, config by config
+# The machine is shared and its speed drifts over a run: each configuration's moe4j cases and peer
+# run back to back, so that the two figures a ratio divides were taken minutes apart, not half an hour.
+say "moe4j configs $CONFIGS and PyTorch peer configs $PEER_CONFIGS (modes $MODES, peer variants threads:OMP_WAIT_POLICY ${PEER_VARIANTS:-1: 2:PASSIVE}), config by config"
+IFS=',' read -ra PL <<<"$PEER_CONFIGS"
+for c in "${CL[@]}" "${PL[@]}"; do
+  [[ " ${DONE_CONFIGS:-} " == *" $c "* ]] && continue
+  DONE_CONFIGS="${DONE_CONFIGS:-} $c"
+  [[ ",$CONFIGS," == *",$c,"* ]] && layer_jmh "$c"
+  [[ ",$PEER_CONFIGS," == *",$c,"* ]] && peer "$c"
 done
 
 # ---------------------------------------------------------------- JMH: E = 64 vs E = 8, reference
@@ -208,32 +246,6 @@ if [[ ",$BACKENDS," == *",cpu,"* ]]; then
     done
   done
 fi
-
-# ---------------------------------------------------------------- PyTorch peer
-say "PyTorch peer: configs $PEER_CONFIGS, modes $MODES, variants threads:OMP_WAIT_POLICY ${PEER_VARIANTS:-1: 2:PASSIVE}"
-: > "$OUT/peer.jsonl"
-peer_reps() {  # config -> "reps warmup"
-  if [[ $QUICK == 1 ]]; then echo "2 1"; return; fi
-  case "$1" in S) echo "10 2" ;; L) echo "3 1" ;; *) echo "5 1" ;; esac
-}
-IFS=',' read -ra PL <<<"$PEER_CONFIGS"
-for c in "${PL[@]}"; do
-  dispatches=("einsum"); [[ $c == Switch ]] && dispatches=("einsum" "index")
-  for m in "${ML[@]}"; do
-    for tp in ${PEER_VARIANTS:-1: 2:PASSIVE}; do
-      t="${tp%%:*}"; pol="${tp#*:}"
-      for disp in "${dispatches[@]}"; do
-        read -r reps warm <<<"$(peer_reps "$c")"
-        if line=$(env ${pol:+OMP_WAIT_POLICY=$pol} $PY "$HERE/peer/peer_torch_moe.py" "$c" "$t" "$m" --reps "$reps" --warmup "$warm" --dispatch "$disp" 2>>"$LOG" | grep '^{'); then
-          echo "$line" >> "$OUT/peer.jsonl"
-          say "  peer $c $m ${t}T ${pol:-default} $disp: $(echo "$line" | $PY -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["ms_median"], "ms,", r["tokens_per_s_median"], "tokens/s")')"
-        else
-          say "  peer $c $m ${t}T ${pol:-default} $disp FAILED (see run.log)"
-        fi
-      done
-    done
-  done
-done
 
 # ---------------------------------------------------------------- SGEMM probe (end) and summary
 say "SGEMM probe again (the machine is shared: the two probes bracket the run)"
