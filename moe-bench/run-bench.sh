@@ -78,7 +78,9 @@ done
 if [[ $QUICK == 1 ]]; then
   CONFIGS="S"; PEER_CONFIGS="${PEER_CONFIGS:-S,Switch}"
 fi
-PEER_CONFIGS="${PEER_CONFIGS:-$CONFIGS,L}"
+if [[ -z "$PEER_CONFIGS" ]]; then
+  PEER_CONFIGS="$CONFIGS"; [[ ",$CONFIGS," == *",L,"* ]] || PEER_CONFIGS="$CONFIGS,L"
+fi
 OUT="${OUT:-$HERE/results/$(date -u +%F)}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"

@@ -11,21 +11,22 @@ import io.github.moe4j.api.MoeBackendProvider;
  * (a few seconds on PoCL); it never throws, and a missing library, platform or device, or a kernel
  * that does not compile, makes the backend unavailable with the reason.
  *
- * <p>Priority: {@value #PRIORITY}, below the reference, for now. The backend runs every
- * configuration and passes the conformance suite on PoCL, but it has not been benchmarked against
- * the reference nor run on a GPU, so {@link io.github.moe4j.api.MoeBackends#best()} does not pick it;
- * open it by name ({@code MoeBackends.open("opencl")}). Once measured it takes {@value #CPU_PRIORITY}
- * on a CPU device such as PoCL, and {@value #GPU_PRIORITY} once certified on a GPU (moe4j issue 5).
- * A constant also keeps sorting the providers from probing the device.
+ * <p>Priority: {@value #PRIORITY}, below the reference. The backend runs every configuration and
+ * passes the conformance suite on PoCL, but measured there (moe-bench, 2026-11-23) it is slower
+ * than the reference on the same CPU (S forward 2.3 s against 0.41 s), and it has not run on a
+ * GPU, so {@link io.github.moe4j.api.MoeBackends#best()} does not pick it; open it by name
+ * ({@code MoeBackends.open("opencl")}). Certified on a GPU it would take {@value #GPU_PRIORITY},
+ * above moe-cpu; {@value #CPU_PRIORITY} is for a CPU device where it beats the reference. A
+ * constant also keeps sorting the providers from probing the device.
  */
 public final class OpenClBackendProvider implements MoeBackendProvider {
     /** The backend's name. */
     public static final String NAME = "opencl";
     /** Priority on a GPU or accelerator, once certified. */
     public static final int GPU_PRIORITY = 300;
-    /** Priority on a CPU OpenCL device, once certified. */
+    /** Priority on a CPU OpenCL device, once faster there than the reference. */
     public static final int CPU_PRIORITY = 100;
-    /** Priority while the backend is incomplete and uncertified: below the reference's 0. */
+    /** Priority today: below the reference's 0 (slower than it on PoCL, never run on a GPU). */
     public static final int PRIORITY = -100;
 
     /** For {@link java.util.ServiceLoader}. */

@@ -44,7 +44,7 @@ class OpenClBackendProviderTest {
         }
     }
 
-    /** While incomplete and uncertified, the backend ranks below the reference, so best() never picks it. */
+    /** Slower than the reference on PoCL and never run on a GPU, the backend ranks below the reference, so best() never picks it. */
     @Test
     void ranksBelowTheReferenceUntilCertified() {
         MoeBackendProvider p = MoeBackends.providers().stream().filter(x -> x.name().equals("opencl")).findFirst().orElseThrow();
