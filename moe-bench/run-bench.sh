@@ -20,7 +20,7 @@
 #                   OPENBLAS_NUM_THREADS=1: the cpu backend runs one single-threaded GEMM per pool thread
 #   --peer-configs  configurations for the peer (default: --configs plus L)
 #   --exclude       cases not to run, e.g. opencl:W:fwdbwd or reference:L (all modes); the default
-#                   keeps a full run near 40 minutes on a 2-core machine
+#                   keeps a full run under 40 minutes on a 2-core machine
 #   --heavy-gflop   a case of a slow backend (reference, opencl) whose expert GFLOP per call exceeds this
 #                   is measured with one call (single
 #                   shot; no warm-up for the reference, one untimed call first for other backends, which
@@ -167,7 +167,7 @@ layer_jmh() {  # config: every backend and mode on it
     for m in "${ML[@]}"; do
       if ! runs "$b" "$c" "$m"; then continue; fi          # BenchPlan printed the reason
       if excluded "$b" "$c" "$m"; then
-        say "SKIP $b $c $m: excluded (--exclude $EXCLUDE) to keep the run near 40 minutes"
+        say "SKIP $b $c $m: excluded (--exclude $EXCLUDE) to keep the run under 40 minutes"
         echo "{\"kind\":\"case\",\"backend\":\"$b\",\"config\":\"$c\",\"mode\":\"$m\",\"run\":false,\"reason\":\"excluded from this run (--exclude)\"}" >> "$OUT/plan.jsonl"
         continue
       fi
