@@ -50,7 +50,10 @@ record BlasInfo(BLAS blas, String description, boolean isNative, String notice) 
             String kind = lib.toLowerCase(java.util.Locale.ROOT).contains("openblas") ? "OpenBLAS: " : "";
             return new BlasInfo(blas, name + (lib.isEmpty() ? "" : " (" + kind + lib + ")"), true, "");
         }
-        String notice = "moe-cpu: no native BLAS could be loaded (libblas.so.3); the expert and router GEMMs run on " + name
+        // the library netlib tried: its nativeLibPath or nativeLib property, else its default
+        String tried = System.getProperty("dev.ludovic.netlib.blas.nativeLibPath",
+                System.getProperty("dev.ludovic.netlib.blas.nativeLib", "libblas.so.3"));
+        String notice = "moe-cpu: no native BLAS could be loaded (" + tried + "); the expert and router GEMMs run on " + name
                 + ", several times slower. Hint: apt-get install libopenblas0-pthread";
         return new BlasInfo(blas, name + " (fallback: no native BLAS)", false, notice);
     }
