@@ -116,16 +116,8 @@ final class CancellingTerms {
         coefficientOfVariationTerms(on, mz, mKeys, mSigma);
         boolean aux = alpha != 0 && config.router() instanceof TokenChoiceRouterConfig;
         for (int g = 0; aux && g < groups; g++) {
-            int n = 0;
-            for (int t = g * groupSize; t < (g + 1) * groupSize; t++) {
-                n += r.realTokens()[t] ? 1 : 0;
-            }
-            int[] real = new int[n];
-            for (int t = g * groupSize, i = 0; t < (g + 1) * groupSize; t++) {
-                if (r.realTokens()[t]) {
-                    real[i++] = t;
-                }
-            }
+            int[] real = r.realTokens(g, groupSize);
+            int n = real.length;
             if (n == 0) {
                 continue;
             }

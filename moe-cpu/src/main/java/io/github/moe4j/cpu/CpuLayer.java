@@ -168,22 +168,38 @@ final class CpuLayer implements MoeLayer {
     /** \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \) over the kept choices in rank order; a token with none kept is 0. */
     private float[] combine(Dispatch dispatch, float[] f, int tokens) {
         float[] y = new float[tokens * d];
+        forEachKeptRow(dispatch, tokens, (t, j, row) -> {
+            float g = dispatch.gateOfRow()[row];
+            for (int c = 0; c < d; c++) {
+                y[t * d + c] += g * f[row * d + c];
+            }
+        });
+        return y;
+    }
+
+    /** What {@link #forEachKeptRow} runs for each kept choice j of token t, dispatched to {@code row}. */
+    @FunctionalInterface
+    private interface KeptRow {
+        void accept(int t, int j, int row);
+    }
+
+    /**
+     * {@code body(t, j, row)} for every token, in parallel blocks of {@link #TOKEN_BLOCK} tokens, and
+     * within a token for each kept choice in rank order: each token's work, and the order of its
+     * sums, is the same whatever the number of threads.
+     */
+    private void forEachKeptRow(Dispatch dispatch, int tokens, KeptRow body) {
         int m = dispatch.choices();
         workers.forEach(blocks(tokens, TOKEN_BLOCK), b -> {
             for (int t = b * TOKEN_BLOCK; t < Math.min(tokens, (b + 1) * TOKEN_BLOCK); t++) {
                 for (int j = 0; j < m; j++) {
                     int row = dispatch.rowOf()[t * m + j];
-                    if (row < 0) {
-                        continue;
-                    }
-                    float g = dispatch.gateOfRow()[row];
-                    for (int c = 0; c < d; c++) {
-                        y[t * d + c] += g * f[row * d + c];
+                    if (row >= 0) {
+                        body.accept(t, j, row);
                     }
                 }
             }
         });
-        return y;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -212,22 +228,14 @@ final class CpuLayer implements MoeLayer {
         // combine: y[t] += g F[row], so dg = Σ_c dY[t, c] F[row, c] and dF[row] = g dY[t] (in F's place)
         double[] dGate = new double[tokens * m];
         float[] dF = ws.f;
-        workers.forEach(blocks(tokens, TOKEN_BLOCK), b -> {
-            for (int t = b * TOKEN_BLOCK; t < Math.min(tokens, (b + 1) * TOKEN_BLOCK); t++) {
-                for (int j = 0; j < m; j++) {
-                    int row = dispatch.rowOf()[t * m + j];
-                    if (row < 0) {
-                        continue;
-                    }
-                    float g = dispatch.gateOfRow()[row];
-                    double s = 0;
-                    for (int c = 0; c < d; c++) {
-                        s += (double) dy[t * d + c] * dF[row * d + c];
-                        dF[row * d + c] = g * dy[t * d + c];
-                    }
-                    dGate[t * m + j] = s;
-                }
+        forEachKeptRow(dispatch, tokens, (t, j, row) -> {
+            float g = dispatch.gateOfRow()[row];
+            double s = 0;
+            for (int c = 0; c < d; c++) {
+                s += (double) dy[t * d + c] * dF[row * d + c];
+                dF[row * d + c] = g * dy[t * d + c];
             }
+            dGate[t * m + j] = s;
         });
         boolean experts = !frozen.contains(Freeze.EXPERTS);
         float[] gWIn = experts ? new float[e * d * h] : null;
@@ -247,17 +255,9 @@ final class CpuLayer implements MoeLayer {
 
         // dispatch: rows[row] = x[token(row)], so each token gathers its rows' dx, in rank order
         float[] dExpertInput = new float[tokens * d];
-        workers.forEach(blocks(tokens, TOKEN_BLOCK), b -> {
-            for (int t = b * TOKEN_BLOCK; t < Math.min(tokens, (b + 1) * TOKEN_BLOCK); t++) {
-                for (int j = 0; j < m; j++) {
-                    int row = dispatch.rowOf()[t * m + j];
-                    if (row < 0) {
-                        continue;
-                    }
-                    for (int c = 0; c < d; c++) {
-                        dExpertInput[t * d + c] += dXr[row * d + c];
-                    }
-                }
+        forEachKeptRow(dispatch, tokens, (t, j, row) -> {
+            for (int c = 0; c < d; c++) {
+                dExpertInput[t * d + c] += dXr[row * d + c];
             }
         });
 

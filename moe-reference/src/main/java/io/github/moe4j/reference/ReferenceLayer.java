@@ -561,21 +561,6 @@ public final class ReferenceLayer implements MoeLayer {
     // ---------------------------------------------------------------------------------------------
     // Stage 6: losses
 
-    /** The real tokens of group g. */
-    private static int[] realTokens(RouterOutput r, int g, int groupSize) {
-        int n = 0;
-        for (int t = g * groupSize; t < (g + 1) * groupSize; t++) {
-            n += r.realTokens()[t] ? 1 : 0;
-        }
-        int[] real = new int[n];
-        for (int t = g * groupSize, i = 0; t < (g + 1) * groupSize; t++) {
-            if (r.realTokens()[t]) {
-                real[i++] = t;
-            }
-        }
-        return real;
-    }
-
     /**
      * Every auxiliary loss, per group over its real tokens, averaged over groups (SPEC §4a, §5, §6).
      *
@@ -594,7 +579,7 @@ public final class ReferenceLayer implements MoeLayer {
         double[] importanceAll = noisy ? new double[groups * e] : null;
         double[] loadAll = noisy ? new double[groups * e] : null;
         for (int g = 0; g < groups; g++) {
-            int[] real = realTokens(r, g, groupSize);
+            int[] real = r.realTokens(g, groupSize);
             z += RouterZLoss.value(r.logits(), e, real);
             if (config.router() instanceof TokenChoiceRouterConfig) {
                 double[] f = LoadBalancingLoss.dispatchFraction(plan.selected(), config.topK(), e, real, config.losses().auxNormalization());
@@ -817,7 +802,7 @@ public final class ReferenceLayer implements MoeLayer {
 
         // Stage 6: losses. forward: MoeLosses.weighted(aux / groups, z / groups, importanceLoss / groups, loadLoss / groups, ...)
         for (int g = 0; g < groups; g++) {
-            int[] real = realTokens(r, g, groupSize);
+            int[] real = r.realTokens(g, groupSize);
             // forward: z += RouterZLoss.value(r.logits(), e, real)
             if (c.z() != 0) {
                 RouterZLoss.backward(r.logits(), r.probs(), e, real, c.z() / groups, dLogits);

@@ -20,4 +20,20 @@ package io.github.moe4j.reference;
 public record RouterOutput(double[] routerInput, double[] expertInput, double[] logits, double[] probs, double[] keys,
                            double[] rawNoiseStd, double[] noiseStd, double[] noise, double[] probInTopK,
                            double[] secondExpertUniform, boolean[] realTokens,
-                           double[] jitter) {}
+                           double[] jitter) {
+
+    /** The real tokens of group g (tokens [g·groupSize, (g + 1)·groupSize)), in token order. */
+    public int[] realTokens(int g, int groupSize) {
+        int n = 0;
+        for (int t = g * groupSize; t < (g + 1) * groupSize; t++) {
+            n += realTokens[t] ? 1 : 0;
+        }
+        int[] real = new int[n];
+        for (int t = g * groupSize, i = 0; t < (g + 1) * groupSize; t++) {
+            if (realTokens[t]) {
+                real[i++] = t;
+            }
+        }
+        return real;
+    }
+}
