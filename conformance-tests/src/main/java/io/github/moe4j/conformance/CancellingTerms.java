@@ -2,6 +2,7 @@ package io.github.moe4j.conformance;
 
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
+import io.github.moe4j.reference.ExpertNetwork;
 import io.github.moe4j.reference.LoadBalancingLoss;
 import io.github.moe4j.reference.ReferenceForward;
 import io.github.moe4j.reference.ReferenceWeights;
@@ -24,6 +25,11 @@ import io.github.moe4j.reference.RoutingPlan;
  * \( m_{z,t,j} = \alpha (E/T) p_{t,j} (|f_j| + \sum_i |f_i| p_{t,i}) \), \( m_x = (m_z |W_r|^\top) \odot |u| \),
  * \( m_{W_r} = |\tilde{x}|^\top m_z \), \( m_{b_r} = \sum_t m_z \).
  *
+ * <p>The experts' backward cancels too: the input's gradient sums every kept expert's
+ * \( W_{in} \partial L/\partial a + W_{gate} \partial L/\partial b \), which can nearly cancel across
+ * experts and hidden units, and each weight gradient sums its rows' products. {@link #expertTerms}
+ * carries the magnitudes of those terms through the expert backward of SPEC §10.
+ *
  * <p>The output cancels the same way wherever a token's kept experts nearly cancel,
  * \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \approx 0 \), or an expert's hidden units do,
  * \( f_c = \sum_i \mathit{hidden}_i W_{out,i,c} \approx 0 \): its scale is {@link #outputScale}, the
@@ -40,9 +46,20 @@ final class CancellingTerms {
      * @param routerBias [E], or null without a router bias
      * @param noiseRouter [d, E], or null without learned noise
      */
-    record Magnitudes(double[] input, double[] router, double[] routerBias, double[] noiseRouter) {
-        static final Magnitudes NONE = new Magnitudes(null, null, null, null);
+    record Magnitudes(double[] input, double[] router, double[] routerBias, double[] noiseRouter, ExpertTerms experts) {
+        static final Magnitudes NONE = new Magnitudes(null, null, null, null, null);
     }
+
+    /**
+     * The magnitudes of the terms the experts' backward sums, in the weights' layouts.
+     *
+     * @param wIn   [E, d, h]
+     * @param wGate [E, d, h], or null if not gated
+     * @param wOut  [E, h, d]
+     * @param bIn   [E, h], or null without expert biases
+     * @param bOut  [E, d], or null without expert biases
+     */
+    record ExpertTerms(double[] wIn, double[] wGate, double[] wOut, double[] bIn, double[] bOut) {}
 
     /**
      * The scale of the output y [T, d]: the largest, over tokens t and columns c, of the terms y
@@ -52,36 +69,42 @@ final class CancellingTerms {
      * an expert's output itself cancels where its hidden units' contributions do.
      */
     static double outputScale(ReferenceForward on) {
-        RoutingPlan plan = on.plan();
         ReferenceWeights w = on.layer().weights();
-        int m = plan.choices();
         int d = on.config().modelDim();
         int h = on.config().hiddenDim();
-        double scale = 0;
+        double[] sum = new double[on.tokens() * d];
+        forEachKeptRow(on, (t, j, e, cache) -> {
+            double g = Math.abs(on.plan().gate()[t * on.plan().choices() + j]);
+            for (int c = 0; c < d; c++) {
+                // forward: f[c] = bOut[e, c] + Σ_i hidden[i] * wOut[e, i, c]
+                double terms = w.bOut() == null ? 0 : Math.abs(w.bOut()[e * d + c]);
+                for (int i = 0; i < h; i++) {
+                    terms += Math.abs(cache.hidden()[i] * w.wOut()[(e * h + i) * d + c]);
+                }
+                sum[t * d + c] += g * terms;
+            }
+        });
+        return Compare.maxAbs(sum);
+    }
+
+    /** What {@link #forEachKeptRow} calls for each kept choice j of token t, on expert e, with its forward values. */
+    private interface KeptRow {
+        void accept(int t, int j, int e, ExpertNetwork.Activations cache);
+    }
+
+    /** Calls {@code body} for every kept (token, choice) of the oracle's forward, in token and rank order. */
+    private static void forEachKeptRow(ReferenceForward on, KeptRow body) {
+        RoutingPlan plan = on.plan();
+        int m = plan.choices();
         for (int t = 0; t < plan.tokens(); t++) {
-            double[] sum = new double[d];
             for (int j = 0; j < m; j++) {
                 int row = on.dispatch().rowOf()[t * m + j];
-                if (row < 0) {
-                    continue;
+                if (row >= 0) {
+                    int e = plan.selected()[t * m + j];
+                    body.accept(t, j, e, on.experts().activations()[e][row]);
                 }
-                int e = plan.selected()[t * m + j];
-                double g = Math.abs(plan.gate()[t * m + j]);
-                double[] hidden = on.experts().activations()[e][row].hidden();
-                for (int c = 0; c < d; c++) {
-                    // forward: f[c] = bOut[e, c] + Σ_i hidden[i] * wOut[e, i, c]
-                    double terms = w.bOut() == null ? 0 : Math.abs(w.bOut()[e * d + c]);
-                    for (int i = 0; i < h; i++) {
-                        terms += Math.abs(hidden[i] * w.wOut()[(e * h + i) * d + c]);
-                    }
-                    sum[c] += g * terms;
-                }
-            }
-            for (double v : sum) {
-                scale = Math.max(scale, v);
             }
         }
-        return scale;
     }
 
     /** The aux-loss magnitudes alone (no upstream gradient). */
@@ -110,8 +133,11 @@ final class CancellingTerms {
         double[] mz = new double[tokens * e];
         double[] mKeys = new double[tokens * e];
         double[] mSigma = new double[tokens * e];
+        double[] mx = new double[tokens * d];
+        ExpertTerms experts = null;
         if (dOutput != null) {
             gateTerms(on, dOutput, mz, mKeys);
+            experts = expertTerms(on, dOutput, mx);
         }
         coefficientOfVariationTerms(on, mz, mKeys, mSigma);
         boolean aux = alpha != 0 && config.router() instanceof TokenChoiceRouterConfig;
@@ -133,7 +159,6 @@ final class CancellingTerms {
                 }
             }
         }
-        double[] mx = new double[tokens * d];
         double[] mw = new double[d * e];
         double[] mb = w.routerBias() == null ? null : new double[e];
         double[] mn = r.noiseStd() == null ? null : new double[d * e];
@@ -159,7 +184,68 @@ final class CancellingTerms {
                 }
             }
         }
-        return new Magnitudes(mx, mw, mb, mn);
+        return new Magnitudes(mx, mw, mb, mn, experts);
+    }
+
+    /**
+     * The experts' backward with every term replaced by its magnitude: for each kept row of token t
+     * with gate g on expert e, \( m_\delta = |g\, dY_t| \), \( m_{h,i} = \sum_c |W_{out,i,c}| m_{\delta,c} \),
+     * \( m_{a,i} = m_{h,i} |\phi'(a_i)\, b_i| \), \( m_{b,i} = m_{h,i} |\phi(a_i)| \); the input's
+     * \( m_{x,c} \mathrel{+}= \sum_i m_{a,i} |W_{in,c,i}| + m_{b,i} |W_{gate,c,i}| \) goes into {@code mx}, and
+     * the weights' \( |x_c| m_{a,i} \), \( |x_c| m_{b,i} \), \( |\mathit{hidden}_i| m_{\delta,c} \) and the biases'
+     * \( m_a \), \( m_\delta \) are summed over the rows.
+     */
+    private static ExpertTerms expertTerms(ReferenceForward on, double[] dOutput, double[] mx) {
+        MoeConfig config = on.config();
+        RoutingPlan plan = on.plan();
+        ReferenceWeights w = on.layer().weights();
+        io.github.moe4j.api.Activation kind = config.activation();
+        int e = config.experts();
+        int d = config.modelDim();
+        int h = config.hiddenDim();
+        int m = plan.choices();
+        double[] x = on.router().expertInput();
+        ExpertTerms terms = new ExpertTerms(new double[e * d * h], w.wGate() == null ? null : new double[e * d * h],
+                new double[e * h * d], w.bIn() == null ? null : new double[e * h], w.bOut() == null ? null : new double[e * d]);
+        double[] mDelta = new double[d];
+        double[] mA = new double[h];
+        double[] mB = new double[h];
+        forEachKeptRow(on, (t, j, ex, cache) -> {
+            double g = Math.abs(plan.gate()[t * m + j]);
+            for (int c = 0; c < d; c++) {
+                mDelta[c] = g * Math.abs(dOutput[t * d + c]);
+            }
+            for (int i = 0; i < h; i++) {
+                double mHidden = 0;
+                for (int c = 0; c < d; c++) {
+                    mHidden += Math.abs(w.wOut()[(ex * h + i) * d + c]) * mDelta[c];
+                    terms.wOut()[(ex * h + i) * d + c] += Math.abs(cache.hidden()[i]) * mDelta[c];
+                }
+                double a = cache.preActivation()[i];
+                double b = cache.gateLinear() == null ? 1 : cache.gateLinear()[i];
+                mA[i] = mHidden * Math.abs(ExpertNetwork.derivative(kind, a) * b);
+                mB[i] = mHidden * Math.abs(ExpertNetwork.activate(kind, a));
+                if (terms.bIn() != null) {
+                    terms.bIn()[ex * h + i] += mA[i];
+                }
+            }
+            for (int c = 0; c < d; c++) {
+                if (terms.bOut() != null) {
+                    terms.bOut()[ex * d + c] += mDelta[c];
+                }
+                double xc = Math.abs(x[t * d + c]);
+                for (int i = 0; i < h; i++) {
+                    int at = (ex * d + c) * h + i;
+                    mx[t * d + c] += mA[i] * Math.abs(w.wIn()[at]);
+                    terms.wIn()[at] += xc * mA[i];
+                    if (terms.wGate() != null) {
+                        mx[t * d + c] += mB[i] * Math.abs(w.wGate()[at]);
+                        terms.wGate()[at] += xc * mB[i];
+                    }
+                }
+            }
+        });
+        return terms;
     }
 
     /**
@@ -259,37 +345,30 @@ final class CancellingTerms {
         boolean afterCapacity = config.router() instanceof TokenChoiceRouterConfig tc2
                 && tc2.renormTiming() == io.github.moe4j.api.RenormTiming.AFTER_CAPACITY;
         double[] target = noisy ? mKeys : mz;
-        for (int t = 0; t < plan.tokens(); t++) {
-            for (int j = 0; j < m; j++) {
-                int row = on.dispatch().rowOf()[t * m + j];
-                if (row < 0) {
-                    continue;
+        forEachKeptRow(on, (t, j, ex, cache) -> {
+            double[] f = cache.output();
+            double dG = 0;
+            for (int c = 0; c < d; c++) {
+                dG += Math.abs(dOutput[t * d + c] * f[c]);
+            }
+            if (!renormalized) {
+                // g = p_{t,ex} over all E logits (NONE, expert choice)
+                double g = r.probs()[t * e + ex];
+                for (int i = 0; i < e; i++) {
+                    target[t * e + i] += dG * g * ((i == ex ? 1 : 0) + r.probs()[t * e + i]);
                 }
-                int ex = plan.selected()[t * m + j];
-                double[] f = on.experts().activations()[ex][row].output();
-                double dG = 0;
-                for (int c = 0; c < d; c++) {
-                    dG += Math.abs(dOutput[t * d + c] * f[c]);
-                }
-                if (!renormalized) {
-                    // g = p_{t,ex} over all E logits (NONE, expert choice)
-                    double g = r.probs()[t * e + ex];
-                    for (int i = 0; i < e; i++) {
-                        target[t * e + i] += dG * g * ((i == ex ? 1 : 0) + r.probs()[t * e + i]);
+            } else {
+                // g over the token's selected (or, after capacity, kept) choices
+                double[] gates = afterCapacity ? plan.gate() : plan.gateBeforeCapacity();
+                double g = gates[t * m + j];
+                for (int i = 0; i < m; i++) {
+                    int other = plan.selected()[t * m + i];
+                    if (other < 0 || (afterCapacity && plan.slot()[t * m + i] < 0)) {
+                        continue;
                     }
-                } else {
-                    // g over the token's selected (or, after capacity, kept) choices
-                    double[] gates = afterCapacity ? plan.gate() : plan.gateBeforeCapacity();
-                    double g = gates[t * m + j];
-                    for (int i = 0; i < m; i++) {
-                        int other = plan.selected()[t * m + i];
-                        if (other < 0 || (afterCapacity && plan.slot()[t * m + i] < 0)) {
-                            continue;
-                        }
-                        target[t * e + other] += dG * g * ((i == j ? 1 : 0) + gates[t * m + i]);
-                    }
+                    target[t * e + other] += dG * g * ((i == j ? 1 : 0) + gates[t * m + i]);
                 }
             }
-        }
+        });
     }
 }

@@ -70,6 +70,11 @@ final class Gradients {
             case "router" -> m.router();
             case "routerBias" -> m.routerBias();
             case "noiseRouter" -> m.noiseRouter();
+            case "wIn" -> m.experts() == null ? null : m.experts().wIn();
+            case "wGate" -> m.experts() == null ? null : m.experts().wGate();
+            case "wOut" -> m.experts() == null ? null : m.experts().wOut();
+            case "bIn" -> m.experts() == null ? null : m.experts().bIn();
+            case "bOut" -> m.experts() == null ? null : m.experts().bOut();
             default -> null;
         };
         return v == null ? new double[0] : v;

@@ -6,13 +6,13 @@ import io.github.moe4j.api.ForwardOptions;
 import io.github.moe4j.api.Mode;
 import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.Noise;
 import io.github.moe4j.api.NoisyTopKRouterConfig;
 import io.github.moe4j.api.Tensor;
 import io.github.moe4j.api.TokenChoiceRouterConfig;
 import java.util.Arrays;
 import org.apache.commons.rng.UniformRandomProvider;
 import org.apache.commons.rng.sampling.distribution.ZigguratSampler;
-import org.apache.commons.rng.simple.RandomSource;
 
 /**
  * One generated test case: a configuration, how its weights and input are made, and the options of
@@ -35,6 +35,10 @@ import org.apache.commons.rng.simple.RandomSource;
 public record MoeCase(MoeConfig config, String origin, RouterInit routerInit, long weightSeed, int groups,
                       int tokensPerGroup, boolean[] padding, Mode mode, long noiseSeed, long step, double inputScale,
                       long inputSeed) {
+
+    /** The streams of {@link Noise#generator} this class draws from: the tied router bias, and the input and dY. */
+    private static final long TIED_BIAS_STREAM = 0x6D6F6534_00L;
+    private static final long TENSOR_STREAM = 0x6D6F6534_10L;
 
     /** How the router weights are made. */
     public enum RouterInit {
@@ -86,7 +90,7 @@ public record MoeCase(MoeConfig config, String origin, RouterInit routerInit, lo
         int e = config.experts();
         Tensor bias = null;
         if (w.routerBias() != null) {
-            UniformRandomProvider rng = RandomSource.XO_SHI_RO_256_PP.create(new long[] {weightSeed, 7, 0, 1});
+            UniformRandomProvider rng = Noise.generator(weightSeed, 0, TIED_BIAS_STREAM);
             float[] b = new float[e];
             for (int i = 0; i < e; i++) {
                 b[i] = (rng.nextInt(3) - 1) * 0.5f;
@@ -127,7 +131,9 @@ public record MoeCase(MoeConfig config, String origin, RouterInit routerInit, lo
     }
 
     static Tensor gaussian(long seed, long stream, double scale, int rows, int cols) {
-        UniformRandomProvider rng = RandomSource.XO_SHI_RO_256_PP.create(new long[] {seed, stream, 0x6D6F6534L, 1});
+        // not a raw long[] state: xoshiro's first draw from {seed, stream, ...} ignores the stream word,
+        // which made x[0] equal dY[0], and is near zero for small seeds
+        UniformRandomProvider rng = Noise.generator(seed, 0, TENSOR_STREAM + stream);
         ZigguratSampler.NormalizedGaussian normal = ZigguratSampler.NormalizedGaussian.of(rng);
         float[] v = new float[rows * cols];
         for (int i = 0; i < v.length; i++) {

@@ -95,17 +95,25 @@ class CancellingTermsTest {
     }
 
     /**
+     * One expert, d = h = 2, ReLU, W_in = I, W_out's columns (0.75, -1) and (0.375, -0.5), no biases
+     * and a zero router: for x = (1, 0.75), hidden = (1, 0.75) and each output column cancels.
+     */
+    private static ReferenceLayer cancellingExpert() {
+        MoeConfig config = Presets.switchTop1().modelDim(2).hiddenDim(2).experts(1).capacity(Capacity.dropless())
+                .expertBias(false).build();
+        MoeWeights w = new MoeWeights(Tensor.zeros(2, 1), null, null, Tensor.of(new float[] {1, 0, 0, 1}, 1, 2, 2), null,
+                Tensor.of(new float[] {0.75f, 0.375f, -1f, -0.5f}, 1, 2, 2), null, null);
+        return new ReferenceLayer(config, w);
+    }
+
+    /**
      * An expert's output can cancel inside the expert: with hidden = (1, 0.75) and W_out's columns
      * (0.75, -1) and (0.375, -0.5), y is exactly 0, yet a float32 backend's y carries the rounding of
      * terms of size 0.75 and 0.375. The scale counts those terms (1.5), not |y| or |g f| (0).
      */
     @Test
     void outputScaleCountsTheHiddenUnitsAnExpertSums() {
-        MoeConfig config = Presets.switchTop1().modelDim(2).hiddenDim(2).experts(1).capacity(Capacity.dropless())
-                .expertBias(false).build();
-        MoeWeights w = new MoeWeights(Tensor.zeros(2, 1), null, null, Tensor.of(new float[] {1, 0, 0, 1}, 1, 2, 2), null,
-                Tensor.of(new float[] {0.75f, 0.375f, -1f, -0.5f}, 1, 2, 2), null, null);
-        ReferenceLayer layer = new ReferenceLayer(config, w);
+        ReferenceLayer layer = cancellingExpert();
         ReferenceForward f = layer.forward(new double[] {1, 0.75}, 1, ForwardOptions.inference());
         assertEquals(0.0, Compare.maxAbs(f.y()), "y cancels exactly");
         double scale = CancellingTerms.outputScale(f);
@@ -115,6 +123,38 @@ class CancellingTermsTest {
         double[] wrong = {1e-3 * scale, 0};
         assertTrue(Compare.floatsReport("y", f.y(), noisy, new int[] {1, 2}, tol, scale).mismatches().isEmpty());
         assertTrue(!Compare.floatsReport("y", f.y(), wrong, new int[] {1, 2}, tol, scale).mismatches().isEmpty());
+    }
+
+    /**
+     * The experts' backward can cancel inside an expert: with {@link #cancellingExpert}, hidden = (1, 0.75),
+     * and dY = (1, -2), \( \partial L / \partial \mathit{hidden} = W_{out} dY \) is exactly 0, and so are the
+     * input's and W_in's gradients, yet a float32 backend's carry the rounding of terms of size
+     * |W_out| |dY| = (1.5, 2) (times |x| = (1, 0.75) in W_in's). With f = 0 no gate term reaches the input, so the expert terms alone
+     * must accept that noise; an error of 1e-3 of them must still fail.
+     */
+    @Test
+    void expertBackwardTermsScaleTheInputAndWeightGradients() {
+        ReferenceLayer layer = cancellingExpert();
+        ReferenceForward f = layer.forward(new double[] {1, 0.75}, 1, ForwardOptions.inference());
+        double[] dY = {1, -2};
+        MoeGradients want = layer.backward(f, Tensor.ofDoubles(dY, 1, 2), Set.of());
+        assertEquals(0.0, Compare.maxAbs(want.input().toDoubleArray()), "the input's gradient cancels exactly");
+        assertEquals(0.0, Compare.maxAbs(want.wIn().toDoubleArray()), "W_in's gradient cancels exactly");
+        CancellingTerms.Magnitudes m = CancellingTerms.of(f, dY);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new double[] {1.5, 2}, m.input(), 1e-15);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new double[] {1.5, 2, 1.125, 1.5}, m.experts().wIn(), 1e-15);
+        Tolerance tol = Tolerances.FP32.gradients(new Tolerances.Sizes(2, 2, 1, 1, 1, 1, 1, 1));
+        MoeGradients noisy = expertPerturbed(want, m, 4 * Math.scalb(1.0, -24));
+        Gradients.compare(want, noisy, tol, Set.of(), m, "float32-sized noise on the expert terms");
+        assertThrows(AssertionError.class, () -> Gradients.compare(want, noisy, tol, Set.of(), "scale max|want| alone"));
+        assertThrows(AssertionError.class, () -> Gradients.compare(want, expertPerturbed(want, m, 1e-3), tol, Set.of(), m,
+                "1e-3 of the terms"));
+    }
+
+    /** The oracle's input and W_in gradients, each element moved by {@code size} times its expert terms. */
+    private static MoeGradients expertPerturbed(MoeGradients want, CancellingTerms.Magnitudes m, double size) {
+        return new MoeGradients(plus(want.input(), m.input(), size), want.router(), want.routerBias(), want.noiseRouter(),
+                plus(want.wIn(), m.experts().wIn(), size), want.wGate(), want.wOut(), want.bIn(), want.bOut());
     }
 
     /**

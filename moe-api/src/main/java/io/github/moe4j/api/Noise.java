@@ -68,8 +68,16 @@ public final class Noise {
      * Each word is folded in through SplitMix64, \( h \leftarrow \mathrm{sm}(h \oplus w) \), and the
      * final h seeds a SplitMix64 that fills the 256-bit state, the expansion the xoshiro authors
      * recommend.
+     *
+     * <p>Public so that anything else moe4j draws from a seed (random weights, the demo's tokens, the
+     * conformance suite's inputs) is seeded the same way: streams that differ in one word share no
+     * draws, even the first.
+     *
+     * @param seed   the seed
+     * @param step   the training step, or 0 outside a forward pass
+     * @param stream which stream: each consumer of randomness uses its own
      */
-    static UniformRandomProvider generator(long seed, long step, long stream) {
+    public static UniformRandomProvider generator(long seed, long step, long stream) {
         long h = 0;
         for (long word : new long[] {seed, step, stream}) {
             h = new SplitMix64(h ^ word).nextLong();

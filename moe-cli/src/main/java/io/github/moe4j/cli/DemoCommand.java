@@ -8,11 +8,11 @@ import io.github.moe4j.api.MoeConfig;
 import io.github.moe4j.api.MoeForward;
 import io.github.moe4j.api.MoeLayer;
 import io.github.moe4j.api.MoeWeights;
+import io.github.moe4j.api.Noise;
 import io.github.moe4j.api.Support;
 import io.github.moe4j.api.Tensor;
 import java.util.concurrent.Callable;
 import org.apache.commons.rng.sampling.distribution.ZigguratSampler;
-import org.apache.commons.rng.simple.RandomSource;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -139,11 +139,12 @@ final class DemoCommand implements Callable<Integer> {
 
     /**
      * [T, d] standard normal tokens, a deterministic function of the seed: Commons RNG
-     * {@code XO_SHI_RO_256_PP} seeded with {@code (seed, "input")}, Ziggurat normal sampler, row-major.
+     * {@code XO_SHI_RO_256_PP} seeded by {@link Noise#generator} with {@code (seed, 0, INPUT_STREAM)}, Ziggurat
+     * normal sampler, row-major.
      */
     static Tensor randomInput(long seed, int tokens, int modelDim) {
         ZigguratSampler.NormalizedGaussian normal = ZigguratSampler.NormalizedGaussian.of(
-                RandomSource.XO_SHI_RO_256_PP.create(new long[] {seed, INPUT_STREAM, 0, 1}));
+                Noise.generator(seed, 0, INPUT_STREAM));
         float[] x = new float[tokens * modelDim];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) normal.sample();
