@@ -122,7 +122,7 @@ cat "$OUT/sgemm.jsonl" >>"$LOG"
 say "plan: which cases run here"
 ALLCFG="$CONFIGS"
 [[ $SCALING == 1 ]] && ALLCFG="$ALLCFG,E8,E64"
-java -cp "$JAR" io.github.moe4j.bench.BenchPlan "$BACKENDS" "$ALLCFG" "$MODES" > "$OUT/plan.jsonl" 2> >(grep -v '^WARNING: Aparapi' | tee -a "$LOG" >&2)
+java --add-modules jdk.incubator.vector -cp "$JAR" io.github.moe4j.bench.BenchPlan "$BACKENDS" "$ALLCFG" "$MODES" > "$OUT/plan.jsonl" 2> >(grep -v '^WARNING: Aparapi' | tee -a "$LOG" >&2)
 
 excluded() {  # backend config mode
   local IFS=','; local e
@@ -240,7 +240,7 @@ if [[ ",$BACKENDS," == *",cpu,"* ]]; then
   say "memory: MemoryFootprint of the cpu backend, configs $CONFIGS"
   for c in "${CL[@]}"; do
     for m in "${ML[@]}"; do
-      if line=$(OPENBLAS_NUM_THREADS=1 java -Xmx12g -cp "$JAR" io.github.moe4j.bench.MemoryFootprint cpu "$c" "$m" 2>>"$LOG" | grep '^{'); then
+      if line=$(OPENBLAS_NUM_THREADS=1 java -Xmx12g --add-modules jdk.incubator.vector -cp "$JAR" io.github.moe4j.bench.MemoryFootprint cpu "$c" "$m" 2>>"$LOG" | grep '^{'); then
         echo "$line" >> "$OUT/memory.jsonl"
       else
         say "  memory cpu $c $m FAILED (see run.log)"

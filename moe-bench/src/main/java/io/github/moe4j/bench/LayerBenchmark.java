@@ -43,13 +43,17 @@ import org.openjdk.jmh.infra.Blackhole;
  * <p>The defaults (1 warm-up and 3 measured iterations of 1 s, 1 fork) suit a slow backend: an
  * iteration always completes at least one call, so the reference on M or L measures 3 calls of
  * tens of seconds each. Give more with {@code -wi}, {@code -i}, {@code -r}, {@code -f}.
+ *
+ * <p>The fork adds {@code jdk.incubator.vector}, so moe-cpu's activation runs on the Vector API (its
+ * results are bit-identical to the scalar loops'); {@code -jvmArgsAppend -Dmoe4j.cpu.simd=false}
+ * measures the scalar loops instead.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 1, time = 1)
 @Measurement(iterations = 3, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"-Xms2g", "-Xmx12g"})
+@Fork(value = 1, jvmArgsAppend = {"-Xms2g", "-Xmx12g", "--add-modules", "jdk.incubator.vector"})
 public class LayerBenchmark {
 
     /** The backend's provider name. */

@@ -55,7 +55,7 @@ public final class CpuBackend implements MoeBackend {
         return describe(workers.threads());
     }
 
-    /** What {@link #device()} says for a pool of that size: CPU, threads, BLAS, and the fallback notice if any. */
+    /** What {@link #device()} says for a pool of that size: CPU, threads, BLAS, activation, and the fallback notice if any. */
     static String describe(int threads) {
         BlasInfo b = BlasInfo.get();
         String openBlasThreads = System.getenv("OPENBLAS_NUM_THREADS");
@@ -63,6 +63,7 @@ public final class CpuBackend implements MoeBackend {
         return "CPU " + ("amd64".equals(arch) ? "x86_64" : arch) + ", " + threads + (threads == 1 ? " thread" : " threads")
                 + ", BLAS: " + b.description()
                 + (b.isNative() && openBlasThreads != null ? ", OPENBLAS_NUM_THREADS=" + openBlasThreads : "")
+                + ", " + ExpertActivation.description()
                 + (b.notice().isEmpty() ? "" : " [" + b.notice() + "]");
     }
 

@@ -50,7 +50,10 @@ record Dispatch(int choices, int[] rowStart, int[] rowOf, int[] tokenOfRow, floa
         return rowStart[rowStart.length - 1];
     }
 
-    /** Each expert's rows cut into blocks of at most {@code size}: {expert, first row, rows} per block. */
+    /**
+     * Each expert's rows cut into the fewest blocks of at most {@code size} rows, of equal sizes give or
+     * take one: {expert, first row, rows} per block, in expert and row order.
+     */
     int[][] rowBlocks(int size) {
         int experts = rowStart.length - 1;
         int count = 0;
@@ -60,8 +63,14 @@ record Dispatch(int choices, int[] rowStart, int[] rowOf, int[] tokenOfRow, floa
         int[][] blocks = new int[count][];
         int b = 0;
         for (int ex = 0; ex < experts; ex++) {
-            for (int r = rowStart[ex]; r < rowStart[ex + 1]; r += size) {
-                blocks[b++] = new int[] {ex, r, Math.min(size, rowStart[ex + 1] - r)};
+            // an expert's n rows in c = ceil(n / size) blocks of n / c rows (give or take one), not
+            // full blocks and a small remainder, which would run a GEMM of a few rows
+            int n = rowStart[ex + 1] - rowStart[ex];
+            int c = (n + size - 1) / size;
+            for (int i = 0; i < c; i++) {
+                int from = rowStart[ex] + (int) ((long) i * n / c);
+                int to = rowStart[ex] + (int) ((long) (i + 1) * n / c);
+                blocks[b++] = new int[] {ex, from, to - from};
             }
         }
         return blocks;

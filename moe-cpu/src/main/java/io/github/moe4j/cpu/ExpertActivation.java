@@ -11,19 +11,38 @@ import org.apache.commons.numbers.gamma.Erfc;
  * \( \partial b = \partial \mathit{hidden} \odot \phi(a) \). ReLU's derivative is 0 at 0 (PyTorch).
  */
 final class ExpertActivation {
-    private static final float SQRT_2_OVER_PI = (float) Math.sqrt(2 / Math.PI);
-    private static final float GELU_TANH_CUBIC = 0.044715f;
+    static final float SQRT_2_OVER_PI = (float) Math.sqrt(2 / Math.PI);
+    static final float GELU_TANH_CUBIC = 0.044715f;
     private static final double INV_SQRT_2 = 1 / Math.sqrt(2);
     private static final double INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
     /** Cody and Waite's split of ln 2 (Cephes' expf): the high part has few bits, so n·LN2_HI is exact. */
-    private static final float LN2_HI = 0.693359375f;
-    private static final float LN2_LO = -2.12194440e-4f;
-    private static final float LOG2E = 1.44269504088896341f;
+    static final float LN2_HI = 0.693359375f;
+    static final float LN2_LO = -2.12194440e-4f;
+    static final float LOG2E = 1.44269504088896341f;
     /** 1.5 · 2^23: adding it rounds a float of magnitude below 2^22 to an integer in the low mantissa bits. */
-    private static final float ROUND = 12582912f;
+    static final float ROUND = 12582912f;
+
+    /**
+     * Whether SiLU and the tanh form of GELU run on {@link SimdActivation}: when the JVM was started
+     * with {@code --add-modules jdk.incubator.vector} and {@code -Dmoe4j.cpu.simd=false} is not set.
+     * The results are bit-identical either way; only the speed differs.
+     */
+    static final boolean SIMD = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
+            && !"false".equals(System.getProperty("moe4j.cpu.simd"));
 
     private ExpertActivation() {}
+
+    /** What runs the activation, for {@code device()}. */
+    static String description() {
+        return SIMD ? "activation: SIMD (" + SimdActivation.description() + ")"
+                : "activation: scalar (--add-modules jdk.incubator.vector makes it SIMD)";
+    }
+
+    /** Whether {@link SimdActivation} has a loop for this kind (GELU's erfc stays scalar). */
+    private static boolean simd(Activation kind) {
+        return SIMD && kind != Activation.RELU && kind != Activation.GELU && kind != Activation.GEGLU;
+    }
 
     /**
      * \( e^x \) in float, within 2 ulp of the correctly rounded value (tested over every 32nd float
@@ -51,6 +70,15 @@ final class ExpertActivation {
 
     /** \( \mathit{hidden}[i] = \phi(a[i]) \) (times {@code b[i]} if b is not null) for i in [from, to). */
     static void forward(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
+        if (simd(kind)) {
+            SimdActivation.forward(kind, a, b, hidden, from, to);
+        } else {
+            forwardScalar(kind, a, b, hidden, from, to);
+        }
+    }
+
+    /** {@link #forward} one element at a time: the definition {@link SimdActivation} reproduces bit for bit. */
+    static void forwardScalar(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
         switch (kind) {
             case RELU:
                 for (int i = from; i < to; i++) {
@@ -95,6 +123,16 @@ final class ExpertActivation {
      */
     static void backward(Activation kind, float[] a, float[] b, int from, int to, float[] dHidden, int dhFrom, float[] dA,
                          float[] dB) {
+        if (simd(kind)) {
+            SimdActivation.backward(kind, a, b, from, to, dHidden, dhFrom, dA, dB);
+        } else {
+            backwardScalar(kind, a, b, from, to, dHidden, dhFrom, dA, dB);
+        }
+    }
+
+    /** {@link #backward} one element at a time: the definition {@link SimdActivation} reproduces bit for bit. */
+    static void backwardScalar(Activation kind, float[] a, float[] b, int from, int to, float[] dHidden, int dhFrom, float[] dA,
+                               float[] dB) {
         int shift = dhFrom - from;
         switch (kind) {
             case RELU:

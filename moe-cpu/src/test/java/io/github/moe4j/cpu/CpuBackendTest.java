@@ -203,6 +203,8 @@ class CpuBackendTest {
             assertTrue(device.startsWith("CPU " + arch + ", 3 threads, BLAS: " + b.blasImplementation()), device);
             // a fallback is never silent: without a native BLAS, device() carries the notice
             assertEquals(!b.nativeBlas(), device.contains("no native BLAS could be loaded"), device);
+            // and it says whether the activation runs on the Vector API
+            assertTrue(device.contains(ExpertActivation.SIMD ? "activation: SIMD (Vector API" : "activation: scalar"), device);
             System.out.println("[moe-cpu] device: " + device);
         }
     }
