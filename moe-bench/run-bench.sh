@@ -26,7 +26,8 @@
 #                   shot; no warm-up for the reference, one untimed call first for other backends, which
 #                   compile kernels on their first call), as the reference and OpenCL take tens of
 #                   seconds per call there; lighter
-#                   cases get 1 warm-up and 3 measured iterations of at least 4 s
+#                   cases get 2 warm-up and 3 measured iterations of at least 4 s (one warm-up left
+#                   the heap still growing: the W forward+backward outlier of 2026-11-23 20:01)
 #   --quick         a check of the whole pipeline in about 3 minutes: tiny JMH iterations, S only,
 #                   few peer repetitions (its numbers mean nothing)
 #   --out           results folder (default moe-bench/results/<UTC date>)
@@ -155,7 +156,7 @@ if [[ $QUICK == 1 ]]; then
   LIGHT=(-bm avgt -wi 0 -i 1 -r 1 -f 1); HEAVY=(-bm avgt -wi 0 -i 1 -r 1 -f 1)
   STAGE_OPTS=(-wi 0 -i 1 -r 1 -f 1)
 else
-  LIGHT=(-bm avgt -wi 1 -w 4 -i 3 -r 4 -f 1); HEAVY=(-bm ss -i 1 -f 1)
+  LIGHT=(-bm avgt -wi 2 -w 4 -i 3 -r 4 -f 1); HEAVY=(-bm ss -i 1 -f 1)
   STAGE_OPTS=(-wi 1 -w 1 -i 3 -r 1 -f 1)
 fi
 

@@ -23,7 +23,7 @@ import java.util.Set;
  *
  * Prints one JSON line with, in MB (10^6 bytes):
  * <ul>
- * <li>{@code retained_mb}: the live objects after two calls (the total of a full collection's class
+ * <li>{@code retained_mb}: the live objects after {@value #WARM_UP_CALLS} calls (the total of a full collection's class
  *     histogram, the {@code GC.class_histogram} diagnostic command) over those before the layer was
  *     made, with the caller's {@code MoeWeights} dropped (a layer keeps what it needs of them), plus
  *     the input and (fwdbwd) the output gradient. It holds the layer with its weights and reused
@@ -35,6 +35,13 @@ import java.util.Set;
  * </ul>
  */
 public final class MemoryFootprint {
+    /**
+     * Calls before measuring. With two, S's activation loops were not yet compiled by C2 when the
+     * allocation was counted, and moe-cpu's Vector-API activation allocated its vectors as objects
+     * (61 MB per S forward, against 1.2 MB once compiled).
+     */
+    static final int WARM_UP_CALLS = 10;
+
     private MemoryFootprint() {}
 
     /**
@@ -54,8 +61,9 @@ public final class MemoryFootprint {
             Tensor dOutput = backward ? BenchConfigs.outputGradient(s) : null;
             long before = liveBytes();
             MoeLayer layer = backend.createLayer(s.config(), BenchConfigs.weights(s));
-            call(layer, input, dOutput);
-            call(layer, input, dOutput);
+            for (int i = 0; i < WARM_UP_CALLS; i++) {
+                call(layer, input, dOutput);
+            }
             long retained = liveBytes() - before + input.size() * 4L + (dOutput == null ? 0 : dOutput.size() * 4L);
             long allocated = -allocatedByAllThreads();
             call(layer, input, dOutput);

@@ -32,7 +32,8 @@ import java.util.Set;
  * </ol>
  * Every loop is cut into tasks of a fixed size, so results are bit-identical for any thread count.
  * Buffers are reused: a forward takes the layer's spare workspace and its {@link MoeForward#close()}
- * gives it back; backward's scratch belongs to the layer.
+ * gives it back. An inference forward's per-worker scratch blocks belong to the layer; a training
+ * forward and its backward need none.
  *
  * <p>Not thread-safe (by the {@link MoeLayer} contract).
  */
@@ -116,8 +117,10 @@ final class CpuLayer implements MoeLayer {
     /** \( f_e \) of every dispatched row, into {@code ws.f}; a, b and hidden into ws if it keeps them. */
     private void expertsForward(Workspace ws, Dispatch dispatch) {
         int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
-        workers.forEach(blocks.length, (w, b) -> expertForward(ws, scratch(w), blocks[b][0], blocks[b][1], blocks[b][2]));
-        ws.activationsValid = ws.keepsActivations();
+        // a forward that keeps its activations writes them into ws and needs no scratch
+        boolean keep = ws.keepsActivations();
+        workers.forEach(blocks.length, (w, b) -> expertForward(ws, keep ? null : scratch(w), blocks[b][0], blocks[b][1], blocks[b][2]));
+        ws.activationsValid = keep;
     }
 
     private void gatherRows(Dispatch dispatch, float[] x, float[] rows) {
@@ -131,13 +134,14 @@ final class CpuLayer implements MoeLayer {
 
     /**
      * Rows [r0, r0 + n) of expert ex: \( f_e \) of each row, into {@code ws.f}. The pre-activations a,
-     * gate projections b and hidden values go to ws when it keeps them, else to the worker's blocks.
+     * gate projections b and hidden values go to ws when it keeps them, else to the worker's blocks
+     * {@code blk} (null when ws keeps them).
      */
     private void expertForward(Workspace ws, BlockScratch blk, int ex, int r0, int n) {
         boolean keep = ws.keepsActivations();
         float[] a = keep ? ws.a : blk.a;
         float[] b = keep ? ws.b : blk.b;
-        float[] hid = keep ? ws.hid : blk.hid;
+        float[] hid = keep ? ws.hid : blk.a; // not kept: hidden overwrites a, element by element
         int off = keep ? r0 * h : 0;
         // a = x W_in + b_in
         float beta = 0f;
@@ -222,7 +226,7 @@ final class CpuLayer implements MoeLayer {
             ws.keepActivations(h, gated);
             expertsForward(ws, dispatch);
         }
-        ws.activationsValid = false; // from here on F becomes dF, then dX; a becomes dA; b becomes dB
+        ws.activationsValid = false; // from here on F becomes dF, then dX; H becomes dHidden; a becomes dA; b becomes dB
         int m = dispatch.choices();
 
         // combine: y[t] += g F[row], so dg = Σ_c dY[t, c] F[row, c] and dF[row] = g dY[t] (in F's place)
@@ -247,44 +251,53 @@ final class CpuLayer implements MoeLayer {
             outputWeightGradients(ws, dispatch, gWOut, gBOut);
         }
         int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
-        workers.forEach(blocks.length, (w, b) -> expertBackward(ws, scratch(w), blocks[b][0], blocks[b][1], blocks[b][2]));
+        workers.forEach(blocks.length, b -> expertBackward(ws, blocks[b][0], blocks[b][1], blocks[b][2]));
         if (experts) {
             inputWeightGradients(ws, dispatch, gWIn, gWGate, gBIn);
         }
-        float[] dXr = ws.f;
-
-        // dispatch: rows[row] = x[token(row)], so each token gathers its rows' dx, in rank order
-        float[] dExpertInput = new float[tokens * d];
-        forEachKeptRow(dispatch, tokens, (t, j, row) -> {
-            for (int c = 0; c < d; c++) {
-                dExpertInput[t * d + c] += dXr[row * d + c];
-            }
-        });
-
         // gates, losses, router, given dL/dg
         CpuRouter.Gradients rg = router.backward(f.routed(), dGate, frozen);
-        float[] u = f.routed().jitter();
-        boolean expertsJittered = f.routed().expertsJittered();
         float[] dx = rg.input();
-        for (int i = 0; i < dx.length; i++) {
-            // forward: expertInput = x (or x ⊙ u when jitter reaches the experts)
-            dx[i] += expertsJittered ? u[i] * dExpertInput[i] : dExpertInput[i];
-        }
+        addRowGradients(dispatch, tokens, ws.f, f.routed().expertsJittered() ? f.routed().jitter() : null, dx);
         return new MoeGradients(Tensor.adopt(dx, tokens, d), adopted(rg.router(), d, e), adopted(rg.routerBias(), e),
                 adopted(rg.noiseRouter(), d, e), adopted(gWIn, e, d, h), adopted(gWGate, e, d, h), adopted(gWOut, e, h, d),
                 adopted(gBIn, e, h), adopted(gBOut, e, d));
     }
 
     /**
-     * Rows [r0, r0 + n) of expert ex: dF → dHidden (in the worker's block) → dA in a's place (and dB
-     * in b's) → the rows' dx in dF's place.
+     * The dispatch's backward: rows[row] = x[token(row)] (times u with jitter feeding the experts), so
+     * each token sums its kept rows' dx in rank order, times u if given, and adds that to {@code dx}.
      */
-    private void expertBackward(Workspace ws, BlockScratch blk, int ex, int r0, int n) {
+    private void addRowGradients(Dispatch dispatch, int tokens, float[] dRows, float[] u, float[] dx) {
+        int m = dispatch.choices();
+        workers.forEach(blocks(tokens, TOKEN_BLOCK), b -> {
+            float[] sum = new float[d];
+            for (int t = b * TOKEN_BLOCK; t < Math.min(tokens, (b + 1) * TOKEN_BLOCK); t++) {
+                java.util.Arrays.fill(sum, 0f);
+                for (int j = 0; j < m; j++) {
+                    int row = dispatch.rowOf()[t * m + j];
+                    for (int c = 0; row >= 0 && c < d; c++) {
+                        sum[c] += dRows[row * d + c];
+                    }
+                }
+                for (int c = 0; c < d; c++) {
+                    dx[t * d + c] += u == null ? sum[c] : u[t * d + c] * sum[c];
+                }
+            }
+        });
+    }
+
+    /**
+     * Rows [r0, r0 + n) of expert ex: dF → dHidden in H's place (H is spent: W_out's gradient, the one
+     * use of it, is done) → dA in a's place (and dB in b's) → the rows' dx in dF's place.
+     */
+    private void expertBackward(Workspace ws, int ex, int r0, int n) {
         float[] dF = ws.f;
+        float[] dHidden = ws.hid;
         // forward: f = hidden W_out + b_out, so dHidden = dF W_outᵀ
-        gemm.gemm(false, true, n, h, d, 1f, dF, r0 * d, d, wOut, ex * h * d, d, 0f, blk.hid, 0, h);
+        gemm.gemm(false, true, n, h, d, 1f, dF, r0 * d, d, wOut, ex * h * d, d, 0f, dHidden, r0 * h, h);
         // forward: hidden = φ(a) ⊙ b (b = 1 if not gated)
-        ExpertActivation.backward(kind, ws.a, gated ? ws.b : null, r0 * h, (r0 + n) * h, blk.hid, 0, ws.a, ws.b);
+        ExpertActivation.backward(kind, ws.a, gated ? ws.b : null, r0 * h, (r0 + n) * h, dHidden, r0 * h, ws.a, ws.b);
         // forward: a = x W_in + b_in, b = x W_gate, so dx = dA W_inᵀ + dB W_gateᵀ (dF of these rows is spent)
         float[] dX = ws.f;
         gemm.gemm(false, true, n, d, h, 1f, ws.a, r0 * h, h, wIn, ex * d * h, h, 0f, dX, r0 * d, d);
@@ -342,6 +355,11 @@ final class CpuLayer implements MoeLayer {
 
     // ---------------------------------------------------------------------------------------------
     // Buffers and checks
+
+    /** How many workers' scratch blocks exist (for tests: training never needs them). */
+    int scratchBlocks() {
+        return (int) java.util.Arrays.stream(scratch).filter(java.util.Objects::nonNull).count();
+    }
 
     private BlockScratch scratch(int worker) {
         if (scratch[worker] == null) {
@@ -409,8 +427,8 @@ final class CpuLayer implements MoeLayer {
      * {@code ExpertNetwork.Activations}, for all rows at once): inputs X [rows, d] and outputs F
      * [rows, d]; with {@link #keepActivations}, also the pre-activations A [rows, h], gate
      * projections B [rows, h] (gated kinds) and hidden values H [rows, h] that backward needs.
-     * Backward reuses F for dF and then for each row's dx, A for dA and B for dB, and marks the
-     * activations spent ({@link #activationsValid} false).
+     * Backward reuses F for dF and then for each row's dx, H for dHidden, A for dA and B for dB, and
+     * marks the activations spent ({@link #activationsValid} false).
      */
     static final class Workspace {
         final int rows;
@@ -442,16 +460,14 @@ final class CpuLayer implements MoeLayer {
         }
     }
 
-    /** One worker's [ROW_BLOCK, h] blocks: A, B and H of an inference forward, dHidden in backward. */
+    /** One worker's [ROW_BLOCK, h] blocks: A (then H over it) and B of an inference forward, which keeps none of them. */
     static final class BlockScratch {
         final float[] a;
         final float[] b;
-        final float[] hid;
 
         BlockScratch(int size, boolean gated) {
             this.a = new float[size];
             this.b = gated ? new float[size] : null;
-            this.hid = new float[size];
         }
     }
 }

@@ -68,7 +68,10 @@ final class ExpertActivation {
         return (p * r * r + r + 1f) * Float.intBitsToFloat((n + 127) << 23);
     }
 
-    /** \( \mathit{hidden}[i] = \phi(a[i]) \) (times {@code b[i]} if b is not null) for i in [from, to). */
+    /**
+     * \( \mathit{hidden}[i] = \phi(a[i]) \) (times {@code b[i]} if b is not null) for i in [from, to).
+     * hidden may be a: each element is read before it is written.
+     */
     static void forward(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
         if (simd(kind)) {
             SimdActivation.forward(kind, a, b, hidden, from, to);

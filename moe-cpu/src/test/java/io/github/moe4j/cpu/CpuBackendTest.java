@@ -137,25 +137,33 @@ class CpuBackendTest {
     }
 
     /**
-     * Backward turns a training forward's activations into gradients in place; an inference forward
-     * keeps none. A second backward, or a backward after inference, computes them again: same bits.
+     * Backward turns a training forward's activations into gradients in place, with no scratch; an
+     * inference forward keeps none. A second backward, or a backward after inference, computes them again: same bits.
      */
     @Test
     void backwardAfterInferenceOrASecondTimeRecomputesTheSameActivations() {
+        MoeGradients kept;
         MoeConfig c = config(); // no router noise: training and inference route alike
         MoeWeights w = MoeWeights.random(c, 6);
         SplittableRandom rnd = new SplittableRandom(12);
         Tensor x = random(rnd, 700, 24);
         Tensor dy = random(rnd, 700, 24);
         try (CpuBackend b = new CpuBackend(2); MoeLayer layer = b.createLayer(c, w)) {
-            MoeGradients kept;
             try (MoeForward training = layer.forward(x, ForwardOptions.training(5, 1))) {
                 kept = layer.backward(training, dy, Set.of());
                 assertEquals(kept, layer.backward(training, dy, Set.of()), "second backward of a training forward");
             }
+            // training keeps its activations in the workspace and backward spends them in place: no scratch
+            assertEquals(0, ((CpuLayer) layer).scratchBlocks(), "scratch blocks after training calls");
             try (MoeForward inference = layer.forward(x, ForwardOptions.inference())) {
                 assertEquals(kept, layer.backward(inference, dy, Set.of()), "backward of an inference forward");
             }
+        }
+        try (CpuBackend b = new CpuBackend(2); MoeLayer layer = b.createLayer(c, w); MoeForward inference = layer.forward(x,
+                ForwardOptions.inference())) {
+            // a new layer's inference forward has no activation buffers to reuse: it computes its blocks in scratch
+            assertTrue(((CpuLayer) layer).scratchBlocks() > 0, "scratch blocks after an inference forward");
+            assertEquals(kept, layer.backward(inference, dy, Set.of()), "backward of a new layer's inference forward");
         }
     }
 
