@@ -220,7 +220,7 @@ def main():
         mem_rows.append({**r, "peer_rss_increase_mb": peer_mb,
                          "ratio_bound_to_peer": r["peak_bound_mb"] / peer_mb if peer_mb else None})
     if mem_rows:
-        L.append("Memory, MB (10^6 bytes). moe4j cpu (MemoryFootprint): live objects retained by the layer after two calls, "
+        L.append("Memory, MB (10^6 bytes). moe4j cpu (MemoryFootprint): live objects retained by the layer after ten calls, "
                  "with its weights, reused buffers, input and output gradient, plus everything one more call allocates; "
                  "their sum bounds the peak from above. Peer: peak RSS over the RSS before the layer was built (torch alone), "
                  "the largest over its runs.")

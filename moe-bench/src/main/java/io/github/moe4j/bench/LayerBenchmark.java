@@ -45,8 +45,9 @@ import org.openjdk.jmh.infra.Blackhole;
  * tens of seconds each. Give more with {@code -wi}, {@code -i}, {@code -r}, {@code -f}.
  *
  * <p>The fork adds {@code jdk.incubator.vector}, so moe-cpu's activation runs on the Vector API (its
- * results are bit-identical to the scalar loops'); {@code -jvmArgsAppend -Dmoe4j.cpu.simd=false}
- * measures the scalar loops instead.
+ * results are bit-identical to the scalar loops'). To measure the scalar loops, pass
+ * {@code -jvmArgsAppend "-Xms2g -Xmx12g --add-modules jdk.incubator.vector -Dmoe4j.cpu.simd=false"}:
+ * a {@code -jvmArgsAppend} on the command line replaces this annotation's, it does not add to it.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
