@@ -8,7 +8,8 @@
  * {@link io.github.moe4j.reference.ExpertChoiceRouter},
  * {@link io.github.moe4j.reference.CapacityAssigner},
  * {@link io.github.moe4j.reference.ExpertNetwork}, the losses), each with its equation and
- * citation, composed by {@link io.github.moe4j.reference.ReferenceLayer}. Everything is computed
+ * citation, composed by {@link io.github.moe4j.reference.ReferenceLayer}, whose backward, the
+ * stages in reverse, is in {@code ReferenceBackward}. Everything is computed
  * in {@code double} with plain loops, in a fixed order (SPEC §1): sums over tokens in increasing
  * token index, over experts in increasing expert index, over ranks in rank order. Only the float32
  * API results are rounded.
