@@ -28,6 +28,8 @@
 #                   seconds per call there; lighter
 #                   cases get 2 warm-up and 3 measured iterations of at least 4 s (one warm-up left
 #                   the heap still growing: the W forward+backward outlier of 2026-11-23 20:01)
+#   --no-stages     skip the per-stage benchmarks: ReferenceStagesBenchmark (when the reference is in
+#                   --backends) and CpuStagesBenchmark on S and M (when cpu is)
 #   --quick         a check of the whole pipeline in about 3 minutes: tiny JMH iterations, S only,
 #                   few peer repetitions (its numbers mean nothing)
 #   --out           results folder (default moe-bench/results/<UTC date>)
@@ -149,7 +151,7 @@ jmh() {  # name, then JMH arguments
     say "  FAILED (see jmh-$name.log)"; tail -5 "$OUT/jmh-$name.log" | tee -a "$LOG"
     return 0
   fi
-  grep -E '^(LayerBenchmark|ReferenceStagesBenchmark)' "$OUT/jmh-$name.log" | tee -a "$LOG" || true
+  grep -E '^(LayerBenchmark|ReferenceStagesBenchmark|CpuStagesBenchmark)' "$OUT/jmh-$name.log" | tee -a "$LOG" || true
 }
 
 if [[ $QUICK == 1 ]]; then
@@ -229,10 +231,13 @@ if [[ $SCALING == 1 ]]; then
   jmh "scaling" 'io.github.moe4j.bench.LayerBenchmark.forward' -p backend=reference -p config=E8,E64 -p threads=0 "${LIGHT[@]}"
 fi
 
-# ---------------------------------------------------------------- JMH: reference stages
-if [[ $STAGES == 1 ]]; then
+# ---------------------------------------------------------------- JMH: stages of the reference and of the cpu backend
+if [[ $STAGES == 1 && ",$BACKENDS," == *",reference,"* ]]; then
   jmh "stages" 'io.github.moe4j.bench.ReferenceStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo E8 || echo S,E8,E64) "${STAGE_OPTS[@]}"
   jmh "looporder" 'io.github.moe4j.bench.ExpertLoopOrderBenchmark' "${STAGE_OPTS[@]}"
+fi
+if [[ $STAGES == 1 && ",$BACKENDS," == *",cpu,"* ]]; then
+  jmh "cpu-stages" 'io.github.moe4j.bench.CpuStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,M) -p threads="$CPU_THREADS" "${STAGE_OPTS[@]}"
 fi
 
 # ---------------------------------------------------------------- memory of the cpu backend

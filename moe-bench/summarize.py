@@ -137,6 +137,7 @@ def main():
                              "router_share_E8": c8["router_gflop"] / (c8["router_gflop"] + c8["fwd_gflop"]),
                              "router_share_E64": c64["router_gflop"] / (c64["router_gflop"] + c64["fwd_gflop"])}
     stages = {}
+    cpu_stages = {}
     loop_order = {}
     for e in jmh:
         if ".ExpertLoopOrderBenchmark." in e["benchmark"]:
@@ -147,6 +148,10 @@ def main():
         if ".ReferenceStagesBenchmark." in e["benchmark"]:
             ms, _ = ms_per_op(e)
             stages.setdefault(e["params"]["config"], {})[e["benchmark"].rsplit(".", 1)[-1]] = ms
+        if ".CpuStagesBenchmark." in e["benchmark"]:
+            ms, _ = ms_per_op(e)
+            key = f"{e['params']['config']} {e['params']['threads']}T"
+            cpu_stages.setdefault(key, {})[e["benchmark"].rsplit(".", 1)[-1]] = ms
 
     # ---------------------------------------------------------------- report
     L = []
@@ -207,6 +212,23 @@ def main():
                 extra = f" {stages['E64'][n] / stages['E8'][n]:.2f} |"
             L.append(f"| {n} | " + " | ".join(fmt(v, 3) for v in vals) + " |" + extra)
         L.append("")
+    if cpu_stages:
+        names = ["router", "dispatch", "experts", "combine"]
+        cs = sorted(cpu_stages, key=lambda k: (["S", "M", "L", "W", "Switch"].index(k.split()[0]) if k.split()[0] in
+                                                ["S", "M", "L", "W", "Switch"] else 9, k))
+        L.append("moe-cpu stages of an inference forward, ms per call (CpuStagesBenchmark; each stage alone, then the whole forward):")
+        L.append("")
+        L.append("| stage | " + " | ".join(cs) + " |")
+        L.append("|---|" + "---|" * len(cs))
+        for n in names:
+            L.append(f"| {n} | " + " | ".join(fmt(cpu_stages[c].get(n), 3) for c in cs) + " |")
+        sums = [sum(cpu_stages[c].get(n) or 0 for n in names) for c in cs]
+        L.append("| sum of the stages | " + " | ".join(fmt(v, 3) for v in sums) + " |")
+        L.append("| forward | " + " | ".join(fmt(cpu_stages[c].get("forward"), 3) for c in cs) + " |")
+        L.append("| experts / forward | " + " | ".join(
+            f"{cpu_stages[c]['experts'] / cpu_stages[c]['forward']:.2f}" if cpu_stages[c].get("experts") and cpu_stages[c].get("forward")
+            else "–" for c in cs) + " |")
+        L.append("")
     if len(loop_order) == 2:
         a, b = loop_order["referenceOrder"], loop_order["rowOrder"]
         L.append(f"One SwiGLU expert in double, {a['rows']} rows, d={a['d']} h={a['h']} (ExpertLoopOrderBenchmark, bit-identical results): "
@@ -238,7 +260,7 @@ def main():
     with open(os.path.join(folder, "results.json"), "w") as f:
         json.dump({"machine": machine, "sgemm_gflops": {"1": sg[1], "2": sg[2]}, "sgemm_probes": sgemm,
                    "configs": cfg, "rows": rows, "moe4j": list(moe.values()), "peer": peer,
-                   "scaling_E64_vs_E8": scaling, "memory": mem_rows, "reference_stages_ms": stages, "expert_loop_order": loop_order, "skipped": skipped}, f, indent=1)
+                   "scaling_E64_vs_E8": scaling, "memory": mem_rows, "reference_stages_ms": stages, "cpu_stages_ms": cpu_stages, "expert_loop_order": loop_order, "skipped": skipped}, f, indent=1)
     chart(folder, rows, backends, machine)
 
 

@@ -89,6 +89,11 @@ final class CpuLayer implements MoeLayer {
         return config;
     }
 
+    /** The router stage (for {@link CpuStages}). */
+    CpuRouter router() {
+        return router;
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Forward
 
@@ -115,7 +120,7 @@ final class CpuLayer implements MoeLayer {
     }
 
     /** \( f_e \) of every dispatched row, into {@code ws.f}; a, b and hidden into ws if it keeps them. */
-    private void expertsForward(Workspace ws, Dispatch dispatch) {
+    void expertsForward(Workspace ws, Dispatch dispatch) {
         int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
         // a forward that keeps its activations writes them into ws and needs no scratch
         boolean keep = ws.keepsActivations();
@@ -123,7 +128,7 @@ final class CpuLayer implements MoeLayer {
         ws.activationsValid = keep;
     }
 
-    private void gatherRows(Dispatch dispatch, float[] x, float[] rows) {
+    void gatherRows(Dispatch dispatch, float[] x, float[] rows) {
         int n = dispatch.rows();
         workers.forEach(blocks(n, ROW_BLOCK), b -> {
             for (int row = b * ROW_BLOCK; row < Math.min(n, (b + 1) * ROW_BLOCK); row++) {
@@ -170,7 +175,7 @@ final class CpuLayer implements MoeLayer {
     }
 
     /** \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \) over the kept choices in rank order; a token with none kept is 0. */
-    private float[] combine(Dispatch dispatch, float[] f, int tokens) {
+    float[] combine(Dispatch dispatch, float[] f, int tokens) {
         float[] y = new float[tokens * d];
         forEachKeptRow(dispatch, tokens, (t, j, row) -> {
             float g = dispatch.gateOfRow()[row];
