@@ -38,8 +38,13 @@ import java.util.Set;
  * <p>Not thread-safe (by the {@link MoeLayer} contract).
  */
 final class CpuLayer implements MoeLayer {
-    /** Rows of one expert GEMM task: 512 measured faster than 256 on M (one GEMM of 512 rows per expert). */
-    static final int ROW_BLOCK = 512;
+    /**
+     * Rows of one expert GEMM task at most. 1024 ran 2–9 % faster than 512 on M and L, forward and
+     * forward+backward, 1 and 2 threads (moe-bench/results/2026-11-23-2155-rowblock): L's experts
+     * have about 1024 rows each, and every block streams the expert's weights once more. An
+     * inference forward's scratch grows to the largest block it meets, not to this bound.
+     */
+    static final int ROW_BLOCK = 1024;
     /** Tokens of one gather or combine task. */
     static final int TOKEN_BLOCK = 64;
     /** Output columns of one weight-gradient GEMM task. */
@@ -61,7 +66,7 @@ final class CpuLayer implements MoeLayer {
     private final CpuRouter router;
     /** The workspace of the last closed forward, for the next one. */
     private Workspace spare;
-    /** Per worker: [ROW_BLOCK, h] blocks for what a forward or backward does not keep. */
+    /** Per worker: [rows, h] blocks for what an inference forward does not keep, as large as its largest block. */
     private final BlockScratch[] scratch;
     private boolean closed;
 
@@ -124,7 +129,8 @@ final class CpuLayer implements MoeLayer {
         int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
         // a forward that keeps its activations writes them into ws and needs no scratch
         boolean keep = ws.keepsActivations();
-        workers.forEach(blocks.length, (w, b) -> expertForward(ws, keep ? null : scratch(w), blocks[b][0], blocks[b][1], blocks[b][2]));
+        workers.forEach(blocks.length, (w, b) -> expertForward(ws, keep ? null : scratch(w, blocks[b][2]), blocks[b][0], blocks[b][1],
+                blocks[b][2]));
         ws.activationsValid = keep;
     }
 
@@ -366,9 +372,10 @@ final class CpuLayer implements MoeLayer {
         return (int) java.util.Arrays.stream(scratch).filter(java.util.Objects::nonNull).count();
     }
 
-    private BlockScratch scratch(int worker) {
-        if (scratch[worker] == null) {
-            scratch[worker] = new BlockScratch(ROW_BLOCK * h, gated);
+    /** The worker's scratch, grown to hold a block of {@code rows} rows if it is smaller: it is as large as the largest block seen. */
+    private BlockScratch scratch(int worker, int rows) {
+        if (scratch[worker] == null || scratch[worker].a.length < rows * h) {
+            scratch[worker] = new BlockScratch(rows * h, gated);
         }
         return scratch[worker];
     }
@@ -465,7 +472,7 @@ final class CpuLayer implements MoeLayer {
         }
     }
 
-    /** One worker's [ROW_BLOCK, h] blocks: A (then H over it) and B of an inference forward, which keeps none of them. */
+    /** One worker's [rows, h] blocks: A (then H over it) and B of an inference forward, which keeps none of them. */
     static final class BlockScratch {
         final float[] a;
         final float[] b;
