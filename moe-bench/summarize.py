@@ -214,8 +214,8 @@ def main():
         L.append("")
     if cpu_stages:
         names = ["router", "dispatch", "experts", "combine"]
-        cs = sorted(cpu_stages, key=lambda k: (["S", "M", "L", "W", "Switch"].index(k.split()[0]) if k.split()[0] in
-                                                ["S", "M", "L", "W", "Switch"] else 9, k))
+        order = ["S", "M", "L", "W", "Switch"]
+        cs = sorted(cpu_stages, key=lambda k: (order.index(k.split()[0]) if k.split()[0] in order else len(order), k))
         L.append("moe-cpu stages of an inference forward, ms per call (CpuStagesBenchmark; each stage alone, then the whole forward):")
         L.append("")
         L.append("| stage | " + " | ".join(cs) + " |")

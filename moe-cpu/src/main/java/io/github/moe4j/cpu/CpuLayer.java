@@ -107,12 +107,7 @@ final class CpuLayer implements MoeLayer {
         requireOpen();
         Checks.requireNonNull(input, "input");
         Checks.requireNonNull(options, "options");
-        if (input.rank() != 2) {
-            throw new IllegalArgumentException("input has shape " + Arrays.toString(input.shape())
-                    + " but [tokens, modelDim] with modelDim = " + d + " was expected");
-        }
-        int tokens = input.dim(0);
-        input.requireShape("input", "[tokens, modelDim]", tokens, d);
+        int tokens = tokensOf(input);
         CpuRouter.Forward routed = router.forward(input.toArray(), tokens, options);
         Dispatch dispatch = Dispatch.of(routed.routing(), e);
         // training keeps the activations backward needs; inference only the rows and their outputs
@@ -122,6 +117,16 @@ final class CpuLayer implements MoeLayer {
         expertsForward(ws, dispatch);
         float[] y = combine(dispatch, ws.f, tokens);
         return new CpuForward(this, routed, dispatch, ws, Tensor.adopt(y, tokens, d));
+    }
+
+    /** T of a [tokens, modelDim] input, which {@link #forward} and {@link CpuStages} accept; anything else is an IllegalArgumentException. */
+    int tokensOf(Tensor input) {
+        if (input.rank() != 2) {
+            throw new IllegalArgumentException("input has shape " + Arrays.toString(input.shape())
+                    + " but [tokens, modelDim] with modelDim = " + d + " was expected");
+        }
+        input.requireShape("input", "[tokens, modelDim]", input.dim(0), d);
+        return input.dim(0);
     }
 
     /** \( f_e \) of every dispatched row, into {@code ws.f}; a, b and hidden into ws if it keeps them. */
@@ -287,7 +292,10 @@ final class CpuLayer implements MoeLayer {
                 java.util.Arrays.fill(sum, 0f);
                 for (int j = 0; j < m; j++) {
                     int row = dispatch.rowOf()[t * m + j];
-                    for (int c = 0; row >= 0 && c < d; c++) {
+                    if (row < 0) {
+                        continue;
+                    }
+                    for (int c = 0; c < d; c++) {
                         sum[c] += dRows[row * d + c];
                     }
                 }
@@ -413,7 +421,7 @@ final class CpuLayer implements MoeLayer {
         return f;
     }
 
-    private void requireOpen() {
+    void requireOpen() {
         if (closed) {
             throw new IllegalStateException("this CPU layer was closed");
         }

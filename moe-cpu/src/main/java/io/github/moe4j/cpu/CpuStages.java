@@ -35,6 +35,7 @@ public final class CpuStages {
      * @param input   [T, d]
      * @param options inference options (training would keep activations; not needed here)
      * @throws IllegalArgumentException if the layer is not moe-cpu's, or the input's shape is wrong
+     * @throws IllegalStateException    if the layer was closed
      */
     public CpuStages(MoeLayer layer, Tensor input, ForwardOptions options) {
         Checks.requireNonNull(layer, "layer");
@@ -44,13 +45,8 @@ public final class CpuStages {
             throw new IllegalArgumentException("layer is a " + layer.getClass().getName() + "; CpuStages needs a layer of CpuBackend");
         }
         this.layer = c;
-        int d = c.config().modelDim();
-        if (input.rank() != 2) {
-            throw new IllegalArgumentException("input has rank " + input.rank() + " but [tokens, modelDim] with modelDim = " + d
-                    + " was expected");
-        }
-        input.requireShape("input", "[tokens, modelDim]", input.dim(0), d);
-        this.tokens = input.dim(0);
+        c.requireOpen();
+        this.tokens = c.tokensOf(input);
         this.x = input.toArray();
         router();
         dispatch();

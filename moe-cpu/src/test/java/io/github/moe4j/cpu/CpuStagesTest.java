@@ -1,6 +1,5 @@
 package io.github.moe4j.cpu;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -43,7 +42,7 @@ class CpuStagesTest {
     }
 
     @Test
-    void rejectsALayerOfAnotherBackendAndAWrongInput() {
+    void rejectsALayerOfAnotherBackendAWrongInputAndAClosedLayer() {
         MoeConfig c = Presets.mixtral().modelDim(8).hiddenDim(8).experts(4).build();
         MoeWeights w = MoeWeights.random(c, 1);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
@@ -52,8 +51,10 @@ class CpuStagesTest {
         try (CpuBackend b = new CpuBackend(1); MoeLayer layer = b.createLayer(c, w)) {
             e = assertThrows(IllegalArgumentException.class, () -> new CpuStages(layer, Tensor.zeros(3, 7), ForwardOptions.inference()));
             assertTrue(e.getMessage().contains("input"), e.getMessage());
-            assertEquals(IllegalArgumentException.class, assertThrows(IllegalArgumentException.class,
-                    () -> new CpuStages(layer, Tensor.zeros(24), ForwardOptions.inference())).getClass());
+            e = assertThrows(IllegalArgumentException.class, () -> new CpuStages(layer, Tensor.zeros(24), ForwardOptions.inference()));
+            assertTrue(e.getMessage().contains("[tokens, modelDim]"), e.getMessage());
+            layer.close();
+            assertThrows(IllegalStateException.class, () -> new CpuStages(layer, Tensor.zeros(3, 8), ForwardOptions.inference()));
         }
     }
 }
