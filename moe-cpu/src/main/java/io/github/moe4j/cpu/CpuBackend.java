@@ -85,10 +85,15 @@ public final class CpuBackend implements MoeBackend {
 
     @Override
     public MoeLayer createLayer(MoeConfig config, MoeWeights weights) {
+        return createLayer(config, weights, CpuLayer.COL_BLOCK);
+    }
+
+    /** A layer whose weight-gradient tasks have {@code colBlock} output columns: {@link CpuLayer#COL_BLOCK}, or fewer in tests. */
+    CpuLayer createLayer(MoeConfig config, MoeWeights weights, int colBlock) {
         if (closed) {
             throw new IllegalStateException("this CPU backend was closed");
         }
-        return new CpuLayer(config, weights, workers, gemm);
+        return new CpuLayer(config, weights, workers, gemm, colBlock);
     }
 
     @Override

@@ -47,8 +47,14 @@ final class CpuLayer implements MoeLayer {
     static final int ROW_BLOCK = 1024;
     /** Tokens of one gather or combine task. */
     static final int TOKEN_BLOCK = 64;
-    /** Output columns of one weight-gradient GEMM task. */
-    static final int COL_BLOCK = 256;
+    /**
+     * Output columns of one weight-gradient GEMM task (\( X^\top dA \), \( H^\top dF \)), unless a
+     * test asks for fewer. Every task reads all of its expert's rows, so narrow tasks re-read them:
+     * on L's shapes (1 thread, OpenBLAS) 256 columns ran these GEMMs at 123–137 GFLOP/s and 2048 at
+     * 160–163, and an A/B of whole layers (moe-bench/results/2026-11-23-2254-colblock) took L
+     * forward+backward from 4,432 to 3,867 ms with 1 thread and from 2,458 to 2,112 ms with 2.
+     */
+    static final int COL_BLOCK = 2048;
 
     private final MoeConfig config;
     private final Workers workers;
@@ -64,13 +70,17 @@ final class CpuLayer implements MoeLayer {
     private final float[] bIn;
     private final float[] bOut;
     private final CpuRouter router;
+    /** Output columns of one weight-gradient task: {@link #COL_BLOCK}, or fewer in tests. */
+    private final int colBlock;
     /** The workspace of the last closed forward, for the next one. */
     private Workspace spare;
     /** Per worker: [rows, h] blocks for what an inference forward does not keep, as large as its largest block. */
     private final BlockScratch[] scratch;
     private boolean closed;
 
-    CpuLayer(MoeConfig config, MoeWeights weights, Workers workers, RowMajorGemm gemm) {
+    /** A layer whose weight-gradient tasks have {@code colBlock} output columns ({@link #COL_BLOCK}; tests use a few, to cut small layers into many tasks). */
+    CpuLayer(MoeConfig config, MoeWeights weights, Workers workers, RowMajorGemm gemm, int colBlock) {
+        this.colBlock = colBlock;
         this.config = Checks.requireNonNull(config, "config");
         Checks.requireNonNull(weights, "weights").validate(config);
         this.workers = workers;
@@ -327,13 +337,13 @@ final class CpuLayer implements MoeLayer {
 
     /** dW_out = Hᵀ dF per expert, cut by output columns; db_out sums dF's rows in order. */
     private void outputWeightGradients(Workspace ws, Dispatch dispatch, float[] gWOut, float[] gBOut) {
-        int dBlocks = blocks(d, COL_BLOCK);
+        int dBlocks = blocks(d, colBlock);
         workers.forEach(e * dBlocks, task -> {
             int ex = task / dBlocks;
-            int c0 = (task % dBlocks) * COL_BLOCK;
+            int c0 = (task % dBlocks) * colBlock;
             int r0 = dispatch.rowStart()[ex];
             int n = dispatch.rowStart()[ex + 1] - r0;
-            gemm.gemm(true, false, h, Math.min(COL_BLOCK, d - c0), n, 1f, ws.hid, r0 * h, h, ws.f, r0 * d + c0, d, 0f,
+            gemm.gemm(true, false, h, Math.min(colBlock, d - c0), n, 1f, ws.hid, r0 * h, h, ws.f, r0 * d + c0, d, 0f,
                     gWOut, ex * h * d + c0, d);
         });
         if (gBOut != null) {
@@ -343,16 +353,16 @@ final class CpuLayer implements MoeLayer {
 
     /** dW_in = Xᵀ dA, dW_gate = Xᵀ dB per expert, cut by output columns; db_in sums dA's rows in order. */
     private void inputWeightGradients(Workspace ws, Dispatch dispatch, float[] gWIn, float[] gWGate, float[] gBIn) {
-        int hBlocks = blocks(h, COL_BLOCK);
+        int hBlocks = blocks(h, colBlock);
         int perExpert = hBlocks * (gated ? 2 : 1);
         workers.forEach(e * perExpert, task -> {
             int ex = task / perExpert;
             int i = task % perExpert;
             boolean gate = i >= hBlocks;
-            int c0 = (i % hBlocks) * COL_BLOCK;
+            int c0 = (i % hBlocks) * colBlock;
             int r0 = dispatch.rowStart()[ex];
             int n = dispatch.rowStart()[ex + 1] - r0;
-            gemm.gemm(true, false, d, Math.min(COL_BLOCK, h - c0), n, 1f, ws.x, r0 * d, d, gate ? ws.b : ws.a, r0 * h + c0, h, 0f,
+            gemm.gemm(true, false, d, Math.min(colBlock, h - c0), n, 1f, ws.x, r0 * d, d, gate ? ws.b : ws.a, r0 * h + c0, h, 0f,
                     gate ? gWGate : gWIn, ex * d * h + c0, h);
         });
         if (gBIn != null) {

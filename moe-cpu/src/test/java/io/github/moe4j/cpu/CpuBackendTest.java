@@ -50,8 +50,11 @@ class CpuBackendTest {
 
     private record Result(Tensor y, MoeGradients g) {}
 
-    private static Result run(MoeBackend backend, MoeConfig c, MoeWeights w, Tensor x, Tensor dy) {
-        try (MoeLayer layer = backend.createLayer(c, w); MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
+    /** Output columns of a weight-gradient task in these tests: few, so that d = 24 and h = 300 are cut into several tasks. */
+    private static final int NARROW = 16;
+
+    private static Result run(CpuBackend backend, MoeConfig c, MoeWeights w, Tensor x, Tensor dy, int colBlock) {
+        try (MoeLayer layer = backend.createLayer(c, w, colBlock); MoeForward f = layer.forward(x, ForwardOptions.training(5, 1).withGroups(2))) {
             return new Result(f.output(), layer.backward(f, dy, Set.of()));
         }
     }
@@ -74,15 +77,55 @@ class CpuBackendTest {
         assertNotNull(one.g().bIn());
     }
 
+    /**
+     * Cutting the weight gradients into tasks of fewer columns changes which GEMM call computes an
+     * element, and OpenBLAS may then sum its terms in another order: the gradients with {@value #NARROW}
+     * columns per task agree with those of {@link CpuLayer#COL_BLOCK} (one task per weight here) to
+     * float32 rounding, 1e-5 of each tensor's largest value; a task that wrote the wrong columns
+     * would be off by the whole value. The output does not involve them and stays bit-identical.
+     */
+    @Test
+    void narrowWeightGradientTasksGiveTheSameGradients() {
+        MoeConfig c = config();
+        MoeWeights w = MoeWeights.random(c, 3);
+        SplittableRandom rnd = new SplittableRandom(10);
+        Tensor x = random(rnd, 600, 24);
+        Tensor dy = random(rnd, 600, 24);
+        try (CpuBackend b = new CpuBackend(2)) {
+            Result narrow = run(b, c, w, x, dy, NARROW);
+            Result wide = run(b, c, w, x, dy, CpuLayer.COL_BLOCK);
+            assertEquals(wide.y(), narrow.y(), "output");
+            assertClose(wide.g().wIn(), narrow.g().wIn(), "wIn");
+            assertClose(wide.g().wGate(), narrow.g().wGate(), "wGate");
+            assertClose(wide.g().wOut(), narrow.g().wOut(), "wOut");
+            assertClose(wide.g().input(), narrow.g().input(), "input");
+            assertClose(wide.g().router(), narrow.g().router(), "router");
+        }
+    }
+
+    private static void assertClose(Tensor want, Tensor got, String name) {
+        float[] a = want.toArray();
+        float[] b = got.toArray();
+        double scale = 0;
+        for (float v : a) {
+            scale = Math.max(scale, Math.abs(v));
+        }
+        double allowed = 1e-5 * scale;
+        for (int i = 0; i < a.length; i++) {
+            int at = i;
+            assertTrue(Math.abs(a[i] - b[i]) <= allowed, () -> name + "[" + at + "] = " + b[at] + " but " + a[at] + " was expected, within " + allowed);
+        }
+    }
+
     /** Runs the call on 1 and on 3 threads, asserts that output and gradients are bit-identical, and returns the first. */
     private static Result sameOnOneAndThreeThreads(MoeConfig c, MoeWeights w, Tensor x, Tensor dy) {
         Result one;
         Result three;
         try (CpuBackend b = new CpuBackend(1)) {
-            one = run(b, c, w, x, dy);
+            one = run(b, c, w, x, dy, NARROW);
         }
         try (CpuBackend b = new CpuBackend(3)) {
-            three = run(b, c, w, x, dy);
+            three = run(b, c, w, x, dy, NARROW);
         }
         assertEquals(one.y(), three.y(), "output, " + c.router());
         assertEquals(one.g(), three.g(), "gradients, " + c.router());
