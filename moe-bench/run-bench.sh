@@ -29,7 +29,8 @@
 #                   cases get 2 warm-up and 3 measured iterations of at least 4 s (one warm-up left
 #                   the heap still growing: the W forward+backward outlier of 2026-11-23 20:01)
 #   --no-stages     skip the per-stage benchmarks: ReferenceStagesBenchmark (when the reference is in
-#                   --backends) and CpuStagesBenchmark on S and M (when cpu is)
+#                   --backends), CpuStagesBenchmark on S and M (when cpu is) and OpenClStagesBenchmark on
+#                   S and Switch (when opencl is)
 #   --quick         a check of the whole pipeline in about 3 minutes: tiny JMH iterations, S only,
 #                   few peer repetitions (its numbers mean nothing)
 #   --out           results folder (default moe-bench/results/<UTC date>)
@@ -124,7 +125,7 @@ cat "$OUT/sgemm.jsonl" >>"$LOG"
 # ---------------------------------------------------------------- plan
 say "plan: which cases run here"
 ALLCFG="$CONFIGS"
-[[ $SCALING == 1 ]] && ALLCFG="$ALLCFG,E8,E64"
+[[ $SCALING == 1 ]] && ALLCFG="$ALLCFG,E8,E64,E8-T2048,E64-T2048"
 java --add-modules jdk.incubator.vector -cp "$JAR" io.github.moe4j.bench.BenchPlan "$BACKENDS" "$ALLCFG" "$MODES" > "$OUT/plan.jsonl" 2> >(grep -v '^WARNING: Aparapi' | tee -a "$LOG" >&2)
 
 excluded() {  # backend config mode
@@ -151,7 +152,7 @@ jmh() {  # name, then JMH arguments
     say "  FAILED (see jmh-$name.log)"; tail -5 "$OUT/jmh-$name.log" | tee -a "$LOG"
     return 0
   fi
-  grep -E '^(LayerBenchmark|ReferenceStagesBenchmark|CpuStagesBenchmark)' "$OUT/jmh-$name.log" | tee -a "$LOG" || true
+  grep -E '^(LayerBenchmark|ReferenceStagesBenchmark|CpuStagesBenchmark|OpenClStagesBenchmark)' "$OUT/jmh-$name.log" | tee -a "$LOG" || true
 }
 
 if [[ $QUICK == 1 ]]; then
@@ -226,9 +227,9 @@ for c in "${CL[@]}" "${PL[@]}"; do
   [[ ",$PEER_CONFIGS," == *",$c,"* ]] && peer "$c"
 done
 
-# ---------------------------------------------------------------- JMH: E = 64 vs E = 8, reference
+# ---------------------------------------------------------------- JMH: E = 64 vs E = 8, reference, at T = 512 and 2048
 if [[ $SCALING == 1 ]]; then
-  jmh "scaling" 'io.github.moe4j.bench.LayerBenchmark.forward' -p backend=reference -p config=E8,E64 -p threads=0 "${LIGHT[@]}"
+  jmh "scaling" 'io.github.moe4j.bench.LayerBenchmark' -p backend=reference -p config=E8,E64,E8-T2048,E64-T2048 -p threads=0 "${LIGHT[@]}"
 fi
 
 # ---------------------------------------------------------------- JMH: stages of the reference and of the cpu backend
@@ -238,6 +239,9 @@ if [[ $STAGES == 1 && ",$BACKENDS," == *",reference,"* ]]; then
 fi
 if [[ $STAGES == 1 && ",$BACKENDS," == *",cpu,"* ]]; then
   jmh "cpu-stages" 'io.github.moe4j.bench.CpuStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,M) -p threads="$CPU_THREADS" "${STAGE_OPTS[@]}"
+fi
+if [[ $STAGES == 1 && ",$BACKENDS," == *",opencl,"* ]]; then
+  jmh "opencl-stages" 'io.github.moe4j.bench.OpenClStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,Switch) "${STAGE_OPTS[@]}"
 fi
 
 # ---------------------------------------------------------------- memory of the cpu backend

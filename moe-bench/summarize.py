@@ -123,21 +123,26 @@ def main():
                 row["peer_ratio_to_sgemm"] = (p["gflops_median"] / sg[t]) if p and sg.get(t) else None
                 rows.append(row)
 
-    # E = 64 vs E = 8 (reference) and the router's predicted share
+    # E = 64 vs E = 8 (reference) at T = 512 and at T = 2048, and the router's predicted share
     scaling = {}
-    for mode in MODES:
-        if ("E8", mode, "reference") in moe and ("E64", mode, "reference") in moe:
-            a, b = moe[("E8", mode, "reference")], moe[("E64", mode, "reference")]
-            c8, c64 = cfg["E8"], cfg["E64"]
-            f = 1 if mode == "fwd" else 3  # router backward: two more GEMMs of the same size, as for the experts
-            pred = (c64[f"{mode}_gflop"] + f * c64["router_gflop"]) / (c8[f"{mode}_gflop"] + f * c8["router_gflop"])
-            scaling[mode] = {"E8_ms": a["ms"], "E64_ms": b["ms"], "measured_ratio": b["ms"] / a["ms"], "predicted_ratio": pred,
-                             "E8_ms_min": min(a["ms_raw"]), "E64_ms_min": min(b["ms_raw"]),
-                             "measured_ratio_of_minima": min(b["ms_raw"]) / min(a["ms_raw"]),
-                             "router_share_E8": c8["router_gflop"] / (c8["router_gflop"] + c8["fwd_gflop"]),
-                             "router_share_E64": c64["router_gflop"] / (c64["router_gflop"] + c64["fwd_gflop"])}
+    for suffix in ("", "-T2048"):
+        e8, e64 = "E8" + suffix, "E64" + suffix
+        for mode in MODES:
+            if (e8, mode, "reference") in moe and (e64, mode, "reference") in moe:
+                a, b = moe[(e8, mode, "reference")], moe[(e64, mode, "reference")]
+                c8, c64 = cfg[e8], cfg[e64]
+                f = 1 if mode == "fwd" else 3  # router backward: two more GEMMs of the same size, as for the experts
+                pred = (c64[f"{mode}_gflop"] + f * c64["router_gflop"]) / (c8[f"{mode}_gflop"] + f * c8["router_gflop"])
+                scaling[f"T{c8['T']}-{mode}"] = {
+                    "T": c8["T"], "mode": mode, "E8_ms": a["ms"], "E64_ms": b["ms"], "E64_minus_E8_ms": b["ms"] - a["ms"],
+                    "measured_ratio": b["ms"] / a["ms"], "predicted_ratio": pred,
+                    "E8_ms_min": min(a["ms_raw"]), "E64_ms_min": min(b["ms_raw"]),
+                    "measured_ratio_of_minima": min(b["ms_raw"]) / min(a["ms_raw"]),
+                    "router_share_E8": c8["router_gflop"] / (c8["router_gflop"] + c8["fwd_gflop"]),
+                    "router_share_E64": c64["router_gflop"] / (c64["router_gflop"] + c64["fwd_gflop"])}
     stages = {}
     cpu_stages = {}
+    opencl_stages = {}
     loop_order = {}
     for e in jmh:
         if ".ExpertLoopOrderBenchmark." in e["benchmark"]:
@@ -152,6 +157,9 @@ def main():
             ms, _ = ms_per_op(e)
             key = f"{e['params']['config']} {e['params']['threads']}T"
             cpu_stages.setdefault(key, {})[e["benchmark"].rsplit(".", 1)[-1]] = ms
+        if ".OpenClStagesBenchmark." in e["benchmark"]:
+            ms, _ = ms_per_op(e)
+            opencl_stages.setdefault(e["params"]["config"], {})[e["benchmark"].rsplit(".", 1)[-1]] = ms
 
     # ---------------------------------------------------------------- report
     L = []
@@ -191,12 +199,16 @@ def main():
             seen.add(key)
             L.append(f"- {s['backend']}: {', '.join(cases)}: {s['reason']}")
         L.append("")
-    for mode, sc in scaling.items():
-        L.append(f"E = 64 vs E = 8 (reference {MODES[mode]}, T=512 d=256 h=512 k=2, Mixtral): "
-                 f"{fmt(sc['E8_ms'])} ms vs {fmt(sc['E64_ms'])} ms, ratio {sc['measured_ratio']:.3f} "
-                 f"(fastest iterations {fmt(sc['E8_ms_min'])} vs {fmt(sc['E64_ms_min'])} ms, ratio {sc['measured_ratio_of_minima']:.3f}); "
-                 f"the router's share of the GEMM FLOPs (2TdE vs 2Tk d h 3) predicts {sc['predicted_ratio']:.3f} "
-                 f"(router share {100 * sc['router_share_E8']:.2f} % at E=8, {100 * sc['router_share_E64']:.2f} % at E=64).")
+    if scaling:
+        L.append("E = 64 vs E = 8, reference (LayerBenchmark; d=256 h=512 k=2, Mixtral). The router's share of the GEMM FLOPs "
+                 "(2TdE vs 2Tk d h 3) predicts the ratio; E64 - E8 is the extra time at E = 64, which reading E d h 3 weights "
+                 "once per call would keep the same at every T:")
+        L.append("")
+        L.append("| T | mode | E=8 ms | E=64 ms | E64 - E8 ms | ratio | ratio of fastest | predicted by the router |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for sc in scaling.values():
+            L.append(f"| {sc['T']} | {MODES[sc['mode']]} | {fmt(sc['E8_ms'])} | {fmt(sc['E64_ms'])} | {fmt(sc['E64_minus_E8_ms'])} | "
+                     f"{sc['measured_ratio']:.3f} | {sc['measured_ratio_of_minima']:.3f} | {sc['predicted_ratio']:.3f} |")
         L.append("")
     if stages:
         names = ["router", "route", "dispatch", "experts", "combine", "losses", "backward"]
@@ -229,6 +241,24 @@ def main():
             f"{cpu_stages[c]['experts'] / cpu_stages[c]['forward']:.2f}" if cpu_stages[c].get("experts") and cpu_stages[c].get("forward")
             else "–" for c in cs) + " |")
         L.append("")
+    if opencl_stages:
+        cs = [c for c in ["S", "M", "L", "W", "Switch"] if c in opencl_stages]
+        L.append("OpenCL stages of an inference forward, ms per call (OpenClStagesBenchmark). The forward is one launch whose phases "
+                 "read what the phases before them left on the device, so each row runs the launch through that stage; a stage's own "
+                 "time is the difference from the row above (in brackets):")
+        L.append("")
+        L.append("| run through | " + " | ".join(cs) + " |")
+        L.append("|---|" + "---|" * len(cs))
+        prev = {c: 0.0 for c in cs}
+        for n, label in [("throughRouter", "router (with the upload)"), ("throughDispatch", "dispatch"), ("throughExperts", "experts"),
+                         ("throughCombine", "combine"), ("forward", "whole forward (losses, read-back)")]:
+            cells = []
+            for c in cs:
+                v = opencl_stages[c].get(n)
+                cells.append("-" if v is None else f"{fmt(v)} ({fmt(v - prev[c])})")
+                prev[c] = v if v is not None else prev[c]
+            L.append(f"| {label} | " + " | ".join(cells) + " |")
+        L.append("")
     if len(loop_order) == 2:
         a, b = loop_order["referenceOrder"], loop_order["rowOrder"]
         L.append(f"One SwiGLU expert in double, {a['rows']} rows, d={a['d']} h={a['h']} (ExpertLoopOrderBenchmark, bit-identical results): "
@@ -260,7 +290,7 @@ def main():
     with open(os.path.join(folder, "results.json"), "w") as f:
         json.dump({"machine": machine, "sgemm_gflops": {"1": sg[1], "2": sg[2]}, "sgemm_probes": sgemm,
                    "configs": cfg, "rows": rows, "moe4j": list(moe.values()), "peer": peer,
-                   "scaling_E64_vs_E8": scaling, "memory": mem_rows, "reference_stages_ms": stages, "cpu_stages_ms": cpu_stages, "expert_loop_order": loop_order, "skipped": skipped}, f, indent=1)
+                   "scaling_E64_vs_E8": scaling, "memory": mem_rows, "reference_stages_ms": stages, "cpu_stages_ms": cpu_stages, "opencl_stages_ms": opencl_stages, "expert_loop_order": loop_order, "skipped": skipped}, f, indent=1)
     chart(folder, rows, backends, machine)
 
 

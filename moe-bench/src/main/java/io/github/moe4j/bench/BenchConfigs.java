@@ -24,7 +24,14 @@ import java.util.Random;
  *     (ReLU, capacity factor 1.25: C = 160)</td></tr>
  * <tr><td>E8</td><td>512</td><td>256</td><td>512</td><td>8</td><td>2</td><td>Mixtral (E-scaling pair)</td></tr>
  * <tr><td>E64</td><td>512</td><td>256</td><td>512</td><td>64</td><td>2</td><td>Mixtral (E-scaling pair)</td></tr>
+ * <tr><td>E8-T2048</td><td>2048</td><td>256</td><td>512</td><td>8</td><td>2</td><td>Mixtral (the E-scaling pair at 4 T)</td></tr>
+ * <tr><td>E64-T2048</td><td>2048</td><td>256</td><td>512</td><td>64</td><td>2</td><td>Mixtral (the E-scaling pair at 4 T)</td></tr>
  * </table>
+ *
+ * <p>The E-scaling pairs separate what grows with the tokens from what grows with the experts: the
+ * per-token work is T·k rows through an expert, whatever E is, but every call also reads each
+ * expert's weights at least once, E·d·h·3 values, whatever T is. At T = 512 and E = 64 an expert
+ * gets 16 rows on average, so that one read is a visible share of the call; at T = 2048, 64 rows.
  *
  * <p><b>FLOPs</b> count the expert GEMMs only, two per multiply-add, over the kept assignments
  * (a token's choice that found a slot): forward \( 2 \cdot A \cdot d \cdot h \cdot g \) with
@@ -93,6 +100,8 @@ public final class BenchConfigs {
         add("Switch", 2048, Presets.switchTop1().modelDim(512).hiddenDim(2048).experts(16));
         add("E8", 512, Presets.mixtral().modelDim(256).hiddenDim(512).experts(8));
         add("E64", 512, Presets.mixtral().modelDim(256).hiddenDim(512).experts(64));
+        add("E8-T2048", 2048, Presets.mixtral().modelDim(256).hiddenDim(512).experts(8));
+        add("E64-T2048", 2048, Presets.mixtral().modelDim(256).hiddenDim(512).experts(64));
     }
 
     private static void add(String name, int tokens, MoeConfig.Builder b) {

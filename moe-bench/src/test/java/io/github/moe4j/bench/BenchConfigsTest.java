@@ -28,7 +28,9 @@ class BenchConfigsTest {
         assertShape("Switch", 2048, 512, 2048, 16, 1, Activation.RELU);
         assertShape("E8", 512, 256, 512, 8, 2, Activation.SWIGLU);
         assertShape("E64", 512, 256, 512, 64, 2, Activation.SWIGLU);
-        assertEquals(List.of("S", "M", "L", "W", "Switch", "E8", "E64"), BenchConfigs.names());
+        assertShape("E8-T2048", 2048, 256, 512, 8, 2, Activation.SWIGLU);
+        assertShape("E64-T2048", 2048, 256, 512, 64, 2, Activation.SWIGLU);
+        assertEquals(List.of("S", "M", "L", "W", "Switch", "E8", "E64", "E8-T2048", "E64-T2048"), BenchConfigs.names());
     }
 
     @Test

@@ -242,6 +242,43 @@ final class OpenClLayer implements MoeLayer {
         return new OpenClForward(this, Tensor.of(Arrays.copyOf(k.y, tokens * d), tokens, d), routing, losses, input, options, noise);
     }
 
+    /**
+     * For {@link OpenClStages}: uploads the input and runs the forward's phases from the first through
+     * the last phase of {@code stage}, as one launch, and reads nothing back. The caller has run
+     * {@link #forward} on the same input and options once, which checked them.
+     */
+    void forwardThrough(Tensor input, ForwardOptions options, OpenClStages.Stage stage) {
+        MoeLayerKernel k = requireOpen();
+        int tokens = input.dim(0);
+        int groups = options.groups();
+        upload(k, input, options, options.noiseFor(config, tokens), tokens, groups, config.capacityPerExpert(tokens / groups));
+        int[] phases = phasesThrough(stage);
+        launch(k, phases, globalSize(k, phases), "the forward pass through the " + stage + " stage");
+    }
+
+    /** The forward's phases from the first through the last phase of {@code stage}, in launch order. */
+    int[] phasesThrough(OpenClStages.Stage stage) {
+        int last = switch (stage) {
+            case ROUTER -> config.priority() == Priority.GATE_VALUE ? MoeLayerKernel.RENUMBER : MoeLayerKernel.POSITION;
+            case DISPATCH -> MoeLayerKernel.DISPATCH;
+            case EXPERTS -> MoeLayerKernel.EXPERT_OUT;
+            case COMBINE -> MoeLayerKernel.COMBINE;
+        };
+        int[] all = forwardPhases(true);
+        int n = 0;
+        while (all[n] != last) {
+            n++;
+        }
+        return Arrays.copyOf(all, n + 1);
+    }
+
+    /** For {@link OpenClStages}: the output y on the device, [tokens, modelDim], as the last launch through the combine left it. */
+    Tensor downloadOutput(int tokens) {
+        MoeLayerKernel k = requireOpen();
+        k.get(k.y);
+        return Tensor.of(Arrays.copyOf(k.y, tokens * config.modelDim()), tokens, config.modelDim());
+    }
+
     /** Uploads one call's input, noise and mask and sets its sizes. */
     private void upload(MoeLayerKernel k, Tensor input, ForwardOptions options, RouterNoise noise, int tokens, int groups,
                         int capacity) {
