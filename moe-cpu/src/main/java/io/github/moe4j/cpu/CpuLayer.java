@@ -24,7 +24,8 @@ import java.util.Set;
  *     backward \( \partial L / \partial g \) back to the logits in double and through the router's
  *     weights by SGEMM. This is O(T·d·E) work beside the experts' O(T·k·d·h).</li>
  * <li>Dispatch: the kept assignments grouped by expert in one counting pass (no dense [T, E, C]
- *     tensor), each expert's rows gathered into one contiguous buffer.</li>
+ *     tensor). A training forward gathers every row's input X into one buffer, which backward
+ *     reads again; an inference forward gathers each block's rows when the block runs.</li>
  * <li>Experts: per block of an expert's rows, \( A = X W_{in} + b_{in} \) (and \( B = X W_{gate} \))
  *     by SGEMM, the activation applied to the block while it is in cache, \( F = H W_{out} + b_{out} \)
  *     by SGEMM.</li>
@@ -120,11 +121,14 @@ final class CpuLayer implements MoeLayer {
         int tokens = tokensOf(input);
         CpuRouter.Forward routed = router.forward(input.toArray(), tokens, options);
         Dispatch dispatch = Dispatch.of(routed.routing(), e);
-        // training keeps the activations backward needs; inference only the rows and their outputs
+        // training keeps the inputs and activations backward needs; inference only the rows' outputs
         Workspace ws = take(dispatch.rows(), options.mode() == Mode.TRAINING);
         // the experts receive x, or x ⊙ u when jitter feeds them
-        gatherRows(dispatch, routed.expertInput(), ws.x);
-        expertsForward(ws, dispatch);
+        float[] expertInput = routed.expertInput();
+        if (ws.keepsActivations()) {
+            gatherRows(dispatch, expertInput, ws.x);
+        }
+        expertsForward(ws, dispatch, expertInput);
         float[] y = combine(dispatch, ws.f, tokens);
         return new CpuForward(this, routed, dispatch, ws, Tensor.adopt(y, tokens, d));
     }
@@ -139,17 +143,21 @@ final class CpuLayer implements MoeLayer {
         return input.dim(0);
     }
 
-    /** \( f_e \) of every dispatched row, into {@code ws.f}; a, b and hidden into ws if it keeps them. */
-    void expertsForward(Workspace ws, Dispatch dispatch) {
+    /**
+     * \( f_e \) of every dispatched row, into {@code ws.f}. If ws keeps activations, the rows' inputs are
+     * in {@code ws.x} and a, b and hidden go to ws; otherwise each block gathers its rows from
+     * {@code expertInput} [T, d] into its worker's scratch.
+     */
+    void expertsForward(Workspace ws, Dispatch dispatch, float[] expertInput) {
         int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
         // a forward that keeps its activations writes them into ws and needs no scratch
         boolean keep = ws.keepsActivations();
-        workers.forEach(blocks.length, (w, b) -> expertForward(ws, keep ? null : scratch(w, blocks[b][2]), blocks[b][0], blocks[b][1],
-                blocks[b][2]));
+        workers.forEach(blocks.length, (w, b) -> expertForward(ws, keep ? null : scratch(w, blocks[b][2]), dispatch, expertInput,
+                blocks[b][0], blocks[b][1], blocks[b][2]));
         ws.activationsValid = keep;
     }
 
-    void gatherRows(Dispatch dispatch, float[] x, float[] rows) {
+    private void gatherRows(Dispatch dispatch, float[] x, float[] rows) {
         int n = dispatch.rows();
         workers.forEach(blocks(n, ROW_BLOCK), b -> {
             for (int row = b * ROW_BLOCK; row < Math.min(n, (b + 1) * ROW_BLOCK); row++) {
@@ -159,12 +167,19 @@ final class CpuLayer implements MoeLayer {
     }
 
     /**
-     * Rows [r0, r0 + n) of expert ex: \( f_e \) of each row, into {@code ws.f}. The pre-activations a,
-     * gate projections b and hidden values go to ws when it keeps them, else to the worker's blocks
-     * {@code blk} (null when ws keeps them).
+     * Rows [r0, r0 + n) of expert ex: \( f_e \) of each row, into {@code ws.f}. The rows' inputs, the
+     * pre-activations a, gate projections b and hidden values are in ws when it keeps them, else in
+     * the worker's blocks {@code blk} (null when ws keeps them), the inputs gathered here.
      */
-    private void expertForward(Workspace ws, BlockScratch blk, int ex, int r0, int n) {
+    private void expertForward(Workspace ws, BlockScratch blk, Dispatch dispatch, float[] expertInput, int ex, int r0, int n) {
         boolean keep = ws.keepsActivations();
+        float[] x = keep ? ws.x : blk.x;
+        int xOff = keep ? r0 * d : 0;
+        if (!keep) {
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(expertInput, dispatch.tokenOfRow()[r0 + i] * d, x, i * d, d);
+            }
+        }
         float[] a = keep ? ws.a : blk.a;
         float[] b = keep ? ws.b : blk.b;
         float[] hid = keep ? ws.hid : blk.a; // not kept: hidden overwrites a, element by element
@@ -177,10 +192,10 @@ final class CpuLayer implements MoeLayer {
             }
             beta = 1f;
         }
-        gemm.gemm(false, false, n, h, d, 1f, ws.x, r0 * d, d, wIn, ex * d * h, h, beta, a, off, h);
+        gemm.gemm(false, false, n, h, d, 1f, x, xOff, d, wIn, ex * d * h, h, beta, a, off, h);
         if (gated) {
             // b = x W_gate
-            gemm.gemm(false, false, n, h, d, 1f, ws.x, r0 * d, d, wGate, ex * d * h, h, 0f, b, off, h);
+            gemm.gemm(false, false, n, h, d, 1f, x, xOff, d, wGate, ex * d * h, h, 0f, b, off, h);
         }
         // hidden = φ(a) (⊙ b), while the block is in cache
         ExpertActivation.forward(kind, a, gated ? b : null, hid, off, off + n * h);
@@ -247,10 +262,12 @@ final class CpuLayer implements MoeLayer {
         Dispatch dispatch = f.dispatch();
         Workspace ws = f.workspace();
         if (!ws.activationsValid) {
-            // an inference forward keeps no activations, and an earlier backward of this forward
-            // overwrote them with gradients: compute them again (the forward's expert GEMMs, same bits)
+            // an inference forward keeps no inputs or activations, and an earlier backward of this
+            // forward overwrote the activations with gradients: compute them again (the forward's
+            // expert GEMMs, same bits)
             ws.keepActivations(h, gated);
-            expertsForward(ws, dispatch);
+            gatherRows(dispatch, f.routed().expertInput(), ws.x);
+            expertsForward(ws, dispatch, f.routed().expertInput());
         }
         ws.activationsValid = false; // from here on F becomes dF, then dX; H becomes dHidden; a becomes dA; b becomes dB
         int m = dispatch.choices();
@@ -392,8 +409,8 @@ final class CpuLayer implements MoeLayer {
 
     /** The worker's scratch, grown to hold a block of {@code rows} rows if it is smaller: it is as large as the largest block seen. */
     private BlockScratch scratch(int worker, int rows) {
-        if (scratch[worker] == null || scratch[worker].a.length < rows * h) {
-            scratch[worker] = new BlockScratch(rows * h, gated);
+        if (scratch[worker] == null || scratch[worker].rows < rows) {
+            scratch[worker] = new BlockScratch(rows, d, h, gated);
         }
         return scratch[worker];
     }
@@ -454,15 +471,16 @@ final class CpuLayer implements MoeLayer {
 
     /**
      * What the expert stages of one forward keep, per dispatched row (the reference's
-     * {@code ExpertNetwork.Activations}, for all rows at once): inputs X [rows, d] and outputs F
-     * [rows, d]; with {@link #keepActivations}, also the pre-activations A [rows, h], gate
-     * projections B [rows, h] (gated kinds) and hidden values H [rows, h] that backward needs.
+     * {@code ExpertNetwork.Activations}, for all rows at once): outputs F [rows, d]; with
+     * {@link #keepActivations}, also what backward needs: inputs X [rows, d], pre-activations A
+     * [rows, h], gate projections B [rows, h] (gated kinds) and hidden values H [rows, h].
      * Backward reuses F for dF and then for each row's dx, H for dHidden, A for dA and B for dB, and
      * marks the activations spent ({@link #activationsValid} false).
      */
     static final class Workspace {
         final int rows;
-        final float[] x;
+        private final int d;
+        float[] x;
         final float[] f;
         float[] a;
         float[] b;
@@ -472,13 +490,14 @@ final class CpuLayer implements MoeLayer {
 
         Workspace(int rows, int d) {
             this.rows = rows;
-            this.x = new float[rows * d];
+            this.d = d;
             this.f = new float[rows * d];
         }
 
-        /** Makes room for A, B and H, if there is none yet. */
+        /** Makes room for X, A, B and H, if there is none yet. */
         void keepActivations(int h, boolean gated) {
             if (a == null) {
+                x = new float[rows * d];
                 a = new float[rows * h];
                 b = gated ? new float[rows * h] : null;
                 hid = new float[rows * h];
@@ -490,14 +509,18 @@ final class CpuLayer implements MoeLayer {
         }
     }
 
-    /** One worker's [rows, h] blocks: A (then H over it) and B of an inference forward, which keeps none of them. */
+    /** One worker's blocks for an inference forward, which keeps none of them: X [rows, d], and A (then H over it) and B [rows, h]. */
     static final class BlockScratch {
+        final int rows;
+        final float[] x;
         final float[] a;
         final float[] b;
 
-        BlockScratch(int size, boolean gated) {
-            this.a = new float[size];
-            this.b = gated ? new float[size] : null;
+        BlockScratch(int rows, int d, int h, boolean gated) {
+            this.rows = rows;
+            this.x = new float[rows * d];
+            this.a = new float[rows * h];
+            this.b = gated ? new float[rows * h] : null;
         }
     }
 }

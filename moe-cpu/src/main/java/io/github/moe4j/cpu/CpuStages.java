@@ -11,8 +11,9 @@ import io.github.moe4j.api.Tensor;
  * does in order:
  * <ol>
  * <li>{@link #router()}: the logits by SGEMM, softmax, top-k, capacity slots, gates and losses;</li>
- * <li>{@link #dispatch()}: the kept assignments grouped by expert, and each row's input gathered;</li>
- * <li>{@link #experts()}: every row's expert output, by SGEMM, activation, SGEMM, block by block;</li>
+ * <li>{@link #dispatch()}: the kept assignments grouped by expert;</li>
+ * <li>{@link #experts()}: every row's expert output, block by block: the block's inputs gathered,
+ *     then SGEMM, activation, SGEMM;</li>
  * <li>{@link #combine()}: each token's output, gathered from its kept rows in rank order.</li>
  * </ol>
  * The constructor runs every stage once; each method then runs its stage again on what the stages
@@ -58,18 +59,17 @@ public final class CpuStages {
         routed = layer.router().forward(x, tokens, options);
     }
 
-    /** Stage 2: the kept assignments grouped by expert, each row's input gathered into one buffer. */
+    /** Stage 2: the kept assignments grouped by expert. */
     public void dispatch() {
         dispatch = Dispatch.of(routed.routing(), layer.config().experts());
         if (ws == null || ws.rows < dispatch.rows()) {
             ws = new CpuLayer.Workspace(dispatch.rows(), layer.config().modelDim());
         }
-        layer.gatherRows(dispatch, routed.expertInput(), ws.x);
     }
 
-    /** Stage 3: every dispatched row's expert output. */
+    /** Stage 3: every dispatched row's expert output, each block's inputs gathered as it runs. */
     public void experts() {
-        layer.expertsForward(ws, dispatch);
+        layer.expertsForward(ws, dispatch, routed.expertInput());
     }
 
     /** Stage 4: \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \), [T, d]. */

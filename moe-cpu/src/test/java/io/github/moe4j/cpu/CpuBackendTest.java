@@ -206,6 +206,8 @@ class CpuBackendTest {
                 ForwardOptions.inference())) {
             // a new layer's inference forward has no activation buffers to reuse: it computes its blocks in scratch
             assertTrue(((CpuLayer) layer).scratchBlocks() > 0, "scratch blocks after an inference forward");
+            // nor a buffer of every row's input: each block gathers its rows into scratch
+            assertNull(((CpuForward) inference).workspace().x, "rows' inputs kept by an inference forward");
             assertEquals(kept, layer.backward(inference, dy, Set.of()), "backward of a new layer's inference forward");
         }
     }
