@@ -75,7 +75,7 @@ final class CpuLayer implements MoeLayer {
     private final int colBlock;
     /** The workspace of the last closed forward, for the next one. */
     private Workspace spare;
-    /** Per worker: [rows, h] blocks for what an inference forward does not keep, as large as its largest block. */
+    /** Per worker: the [rows, d] and [rows, h] blocks of what an inference forward does not keep, as large as its largest block. */
     private final BlockScratch[] scratch;
     private boolean closed;
 
@@ -124,11 +124,7 @@ final class CpuLayer implements MoeLayer {
         // training keeps the inputs and activations backward needs; inference only the rows' outputs
         Workspace ws = take(dispatch.rows(), options.mode() == Mode.TRAINING);
         // the experts receive x, or x ⊙ u when jitter feeds them
-        float[] expertInput = routed.expertInput();
-        if (ws.keepsActivations()) {
-            gatherRows(dispatch, expertInput, ws.x);
-        }
-        expertsForward(ws, dispatch, expertInput);
+        expertsForward(ws, dispatch, routed.expertInput());
         float[] y = combine(dispatch, ws.f, tokens);
         return new CpuForward(this, routed, dispatch, ws, Tensor.adopt(y, tokens, d));
     }
@@ -144,26 +140,36 @@ final class CpuLayer implements MoeLayer {
     }
 
     /**
-     * \( f_e \) of every dispatched row, into {@code ws.f}. If ws keeps activations, the rows' inputs are
-     * in {@code ws.x} and a, b and hidden go to ws; otherwise each block gathers its rows from
-     * {@code expertInput} [T, d] into its worker's scratch.
+     * \( f_e \) of every dispatched row, into {@code ws.f}, its input gathered from {@code expertInput}
+     * [T, d]. If ws keeps activations, every row's input goes to {@code ws.x} and a, b and hidden to
+     * ws, for backward; otherwise each block gathers its rows into its worker's scratch.
      */
     void expertsForward(Workspace ws, Dispatch dispatch, float[] expertInput) {
         int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
         // a forward that keeps its activations writes them into ws and needs no scratch
         boolean keep = ws.keepsActivations();
+        if (keep) {
+            gatherRows(dispatch, expertInput, ws.x);
+        }
         workers.forEach(blocks.length, (w, b) -> expertForward(ws, keep ? null : scratch(w, blocks[b][2]), dispatch, expertInput,
                 blocks[b][0], blocks[b][1], blocks[b][2]));
         ws.activationsValid = keep;
     }
 
+    /** Every dispatched row's input, {@code x} [T, d] of its token, into {@code rows} [rows, d]. */
     private void gatherRows(Dispatch dispatch, float[] x, float[] rows) {
         int n = dispatch.rows();
         workers.forEach(blocks(n, ROW_BLOCK), b -> {
-            for (int row = b * ROW_BLOCK; row < Math.min(n, (b + 1) * ROW_BLOCK); row++) {
-                System.arraycopy(x, dispatch.tokenOfRow()[row] * d, rows, row * d, d);
-            }
+            int r0 = b * ROW_BLOCK;
+            copyRows(dispatch, x, r0, Math.min(n, r0 + ROW_BLOCK) - r0, rows, r0 * d);
         });
+    }
+
+    /** The inputs of dispatched rows [r0, r0 + n), {@code x} [T, d] of their tokens, into {@code dest} from {@code offset}. */
+    private void copyRows(Dispatch dispatch, float[] x, int r0, int n, float[] dest, int offset) {
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(x, dispatch.tokenOfRow()[r0 + i] * d, dest, offset + i * d, d);
+        }
     }
 
     /**
@@ -176,9 +182,7 @@ final class CpuLayer implements MoeLayer {
         float[] x = keep ? ws.x : blk.x;
         int xOff = keep ? r0 * d : 0;
         if (!keep) {
-            for (int i = 0; i < n; i++) {
-                System.arraycopy(expertInput, dispatch.tokenOfRow()[r0 + i] * d, x, i * d, d);
-            }
+            copyRows(dispatch, expertInput, r0, n, x, 0);
         }
         float[] a = keep ? ws.a : blk.a;
         float[] b = keep ? ws.b : blk.b;
@@ -266,7 +270,6 @@ final class CpuLayer implements MoeLayer {
             // forward overwrote the activations with gradients: compute them again (the forward's
             // expert GEMMs, same bits)
             ws.keepActivations(h, gated);
-            gatherRows(dispatch, f.routed().expertInput(), ws.x);
             expertsForward(ws, dispatch, f.routed().expertInput());
         }
         ws.activationsValid = false; // from here on F becomes dF, then dX; H becomes dHidden; a becomes dA; b becomes dB
