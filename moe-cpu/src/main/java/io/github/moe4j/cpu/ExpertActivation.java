@@ -41,7 +41,17 @@ final class ExpertActivation {
 
     /** Whether {@link SimdActivation} has a loop for this kind (GELU's erfc stays scalar). */
     private static boolean simd(Activation kind) {
-        return SIMD && kind != Activation.RELU && kind != Activation.GELU && kind != Activation.GEGLU;
+        return SIMD && kind != Activation.GELU && kind != Activation.GEGLU;
+    }
+
+    /**
+     * {@code v > 0 ? v : 0}, and so {@code x} where v > 0 and +0 elsewhere (NaN included), without a
+     * branch: the sign of a pre-activation is a coin toss, and a branch on it, mispredicted half the
+     * time, made the scalar ReLU loop 6× slower (about 1 ms for a block of 128 × 2048 here).
+     */
+    static float keepWherePositive(float v, float x) {
+        int keep = v > 0 ? -1 : 0; // an integer select: a cmov, where a float select is a branch on x86
+        return Float.intBitsToFloat(Float.floatToRawIntBits(x) & keep);
     }
 
     /**
@@ -85,7 +95,7 @@ final class ExpertActivation {
         switch (kind) {
             case RELU:
                 for (int i = from; i < to; i++) {
-                    hidden[i] = a[i] > 0 ? a[i] : 0f;
+                    hidden[i] = keepWherePositive(a[i], a[i]);
                 }
                 break;
             case SILU:
@@ -140,7 +150,7 @@ final class ExpertActivation {
         switch (kind) {
             case RELU:
                 for (int i = from; i < to; i++) {
-                    dA[i] = a[i] > 0 ? dHidden[shift + i] : 0f;
+                    dA[i] = keepWherePositive(a[i], dHidden[shift + i]);
                 }
                 break;
             case SILU:

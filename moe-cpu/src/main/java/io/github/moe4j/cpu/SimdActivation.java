@@ -10,11 +10,12 @@ import static io.github.moe4j.cpu.ExpertActivation.SQRT_2_OVER_PI;
 import io.github.moe4j.api.Activation;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * {@link ExpertActivation}'s SiLU and tanh-GELU loops (and their gated forms) on the Vector API:
+ * {@link ExpertActivation}'s ReLU, SiLU and tanh-GELU loops (and the gated forms) on the Vector API:
  * the same float operations in the same order, lane by lane, so every result is bit-identical to
  * the scalar loop's. Java 17 does not auto-vectorize the exponential (the bit moves between float
  * and int stop C2's superword pass), and the activation was a seventh of configuration M's forward.
@@ -27,6 +28,7 @@ import jdk.incubator.vector.VectorSpecies;
 final class SimdActivation {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final FloatVector ONE = FloatVector.broadcast(F, 1f);
+    private static final FloatVector ZERO = FloatVector.zero(F);
     private static final int ROUND_BITS = Float.floatToRawIntBits(ROUND);
     /** The scalar loops' {@code -2f * SQRT_2_OVER_PI}, rounded the same way. */
     private static final float MINUS_TWO_SQRT_2_OVER_PI = -2f * SQRT_2_OVER_PI;
@@ -41,6 +43,10 @@ final class SimdActivation {
 
     /** {@link ExpertActivation#forwardScalar}, a vector at a time. */
     static void forward(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
+        if (kind == Activation.RELU) {
+            keepWherePositive(a, from, to, a, from, hidden);
+            return;
+        }
         boolean tanh = kind == Activation.GELU_TANH || kind == Activation.GEGLU_TANH;
         int step = F.length();
         int i = from;
@@ -63,6 +69,10 @@ final class SimdActivation {
     /** {@link ExpertActivation#backwardScalar}, a vector at a time; dA may be a and dB may be b. */
     static void backward(Activation kind, float[] a, float[] b, int from, int to, float[] dHidden, int dhFrom, float[] dA,
                          float[] dB) {
+        if (kind == Activation.RELU) {
+            keepWherePositive(a, from, to, dHidden, dhFrom, dA);
+            return;
+        }
         boolean tanh = kind == Activation.GELU_TANH || kind == Activation.GEGLU_TANH;
         int shift = dhFrom - from;
         int step = F.length();
@@ -97,6 +107,23 @@ final class SimdActivation {
             }
         }
         ExpertActivation.backwardScalar(kind, a, b, i, to, dHidden, shift + i, dA, dB);
+    }
+
+    /**
+     * ReLU and its backward: {@code out[i] = v[i] > 0 ? x[xFrom + i - from] : 0} for i in [from, to),
+     * {@link ExpertActivation#keepWherePositive} a vector at a time (NaN in v gives +0 in both).
+     * out may be v or x: each element is read before it is written.
+     */
+    private static void keepWherePositive(float[] v, int from, int to, float[] x, int xFrom, float[] out) {
+        int shift = xFrom - from;
+        int i = from;
+        for (int bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
+            VectorMask<Float> positive = FloatVector.fromArray(F, v, i).compare(VectorOperators.GT, 0f);
+            ZERO.blend(FloatVector.fromArray(F, x, shift + i), positive).intoArray(out, i);
+        }
+        for (; i < to; i++) {
+            out[i] = ExpertActivation.keepWherePositive(v[i], x[shift + i]);
+        }
     }
 
     /**

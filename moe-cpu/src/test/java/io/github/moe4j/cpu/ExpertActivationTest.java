@@ -112,6 +112,31 @@ class ExpertActivationTest {
         }
     }
 
+    /**
+     * ReLU without a branch is still the reference's {@code a > 0 ? a : 0} and {@code a > 0 ? 1 : 0}
+     * bit for bit, at the values where a sign test could differ: signed zeros, NaN, infinities,
+     * subnormals; and backward passes dHidden's own bits (-0, NaN) where a > 0.
+     */
+    @Test
+    void reluIsTheReferencesSelectAtEverySpecialValue() {
+        float[] a = {0f, -0f, Float.NaN, -Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MIN_VALUE,
+            -Float.MIN_VALUE, Float.MIN_NORMAL, -Float.MAX_VALUE, Float.MAX_VALUE, 1.5f, -1.5f};
+        float[] hidden = new float[a.length];
+        ExpertActivation.forwardScalar(Activation.RELU, a, null, hidden, 0, a.length);
+        float[] dh = {-0f, Float.NaN, 3f, -2f, -0f, 5f, Float.NaN, 7f, -0f, 9f, Float.NaN, -4f, 6f};
+        float[] dA = new float[a.length];
+        ExpertActivation.backwardScalar(Activation.RELU, a, null, 0, a.length, dh, 0, dA, null);
+        for (int i = 0; i < a.length; i++) {
+            float want = (float) ExpertNetwork.activate(Activation.RELU, a[i]);
+            float wantDa = ExpertNetwork.derivative(Activation.RELU, a[i]) == 1 ? dh[i] : 0f;
+            int index = i;
+            assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(hidden[i]),
+                    () -> "ReLU(" + a[index] + ") = " + hidden[index] + " but the reference gives " + want);
+            assertEquals(Float.floatToRawIntBits(wantDa), Float.floatToRawIntBits(dA[i]),
+                    () -> "ReLU backward at a = " + a[index] + ", dHidden = " + dh[index] + ": " + dA[index] + ", expected " + wantDa);
+        }
+    }
+
     private static void check(Activation kind, String what, float a, float actual, double expected, double bound) {
         assertTrue(Math.abs(actual - expected) <= bound,
                 () -> kind + " " + what + " at a = " + a + ": " + actual + " but the reference gives " + expected + " (bound " + bound + ")");
