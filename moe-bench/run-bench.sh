@@ -10,7 +10,7 @@
 #   moe-bench/run-bench.sh [--backends reference,opencl,cpu] [--configs S,W,Switch,M,L] [--modes fwd,fwdbwd]
 #                          [--cpu-threads 1,2]
 #                          [--peer-configs S,W,Switch,M,L] [--exclude backend:config[:mode],...]
-#                          [--heavy-gflop 4] [--no-stages] [--no-scaling] [--quick] [--skip-build] [--out DIR]
+#                          [--heavy-gflop 4] [--rounds 1] [--no-stages] [--no-scaling] [--quick] [--skip-build] [--out DIR]
 #
 #   --backends      backend names (ServiceLoader providers); one that is missing, unavailable or
 #                   does not support a case is skipped with its reason (BenchPlan)
@@ -28,6 +28,9 @@
 #                   seconds per call there; lighter
 #                   cases get 2 warm-up and 3 measured iterations of at least 4 s (one warm-up left
 #                   the heap still growing: the W forward+backward outlier of 2026-11-23 20:01)
+#   --rounds        run the config-by-config sequence (moe4j cases, then the peer) this many times;
+#                   summarize.py reports the median of the rounds' moe4j / peer ratios, each ratio
+#                   between figures taken minutes apart (the stages, scaling and memory run once)
 #   --no-stages     skip the per-stage benchmarks: ReferenceStagesBenchmark (when the reference is in
 #                   --backends), CpuStagesBenchmark on S and M (when cpu is) and OpenClStagesBenchmark on
 #                   S and Switch (when opencl is)
@@ -53,6 +56,7 @@ MODES="fwd,fwdbwd"
 PEER_CONFIGS=""
 EXCLUDE="reference:L:fwdbwd,opencl:L,opencl:W:fwdbwd"
 HEAVY_GFLOP=4
+ROUNDS=1
 SLOW_BACKENDS="reference,opencl"   # seconds per call: --heavy-gflop applies to them only
 STAGES=1
 SCALING=1
@@ -69,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --peer-configs) PEER_CONFIGS="$2"; shift 2 ;;
     --exclude) EXCLUDE="$2"; shift 2 ;;
     --heavy-gflop) HEAVY_GFLOP="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
     --no-stages) STAGES=0; shift ;;
     --no-scaling) SCALING=0; shift ;;
     --quick) QUICK=1; shift ;;
@@ -79,6 +84,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds $ROUNDS: expected a positive integer" >&2; exit 2; }
 if [[ $QUICK == 1 ]]; then
   CONFIGS="S"; PEER_CONFIGS="${PEER_CONFIGS:-S,Switch}"
 fi
@@ -113,7 +119,7 @@ JAR="$RUNJAR"
   echo "\"kernel\": \"$(uname -r)\","
   echo "\"jdk\": \"$(java -version 2>&1 | head -2 | tail -1 | sed 's/"/\\"/g')\","
   echo "\"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
-  echo "\"options\": \"backends=$BACKENDS configs=$CONFIGS modes=$MODES peer=$PEER_CONFIGS exclude=$EXCLUDE heavy_gflop=$HEAVY_GFLOP quick=$QUICK\""
+  echo "\"options\": \"backends=$BACKENDS configs=$CONFIGS modes=$MODES peer=$PEER_CONFIGS exclude=$EXCLUDE heavy_gflop=$HEAVY_GFLOP rounds=$ROUNDS quick=$QUICK\""
   echo "}"
 } > "$OUT/machine.json"
 
@@ -172,7 +178,7 @@ layer_jmh() {  # config: every backend and mode on it
       if ! runs "$b" "$c" "$m"; then continue; fi          # BenchPlan printed the reason
       if excluded "$b" "$c" "$m"; then
         say "SKIP $b $c $m: excluded (--exclude $EXCLUDE) to keep the run under 40 minutes"
-        echo "{\"kind\":\"case\",\"backend\":\"$b\",\"config\":\"$c\",\"mode\":\"$m\",\"run\":false,\"reason\":\"excluded from this run (--exclude)\"}" >> "$OUT/plan.jsonl"
+        [[ $ROUND == 1 ]] && echo "{\"kind\":\"case\",\"backend\":\"$b\",\"config\":\"$c\",\"mode\":\"$m\",\"run\":false,\"reason\":\"excluded from this run (--exclude)\"}" >> "$OUT/plan.jsonl"
         continue
       fi
       gf=$(plan_field "$c" "${m}_gflop")
@@ -185,7 +191,7 @@ layer_jmh() {  # config: every backend and mode on it
         opts=("${LIGHT[@]}")
       fi
       threads=0; [[ $b == cpu ]] && threads="$CPU_THREADS"
-      jmh "layer-$b-$c-$m" "io.github.moe4j.bench.LayerBenchmark.${method}\$" -p backend="$b" -p config="$c" -p threads="$threads" "${opts[@]}"
+      jmh "layer-$b-$c-$m$ROUND_SUFFIX" "io.github.moe4j.bench.LayerBenchmark.${method}\$" -p backend="$b" -p config="$c" -p threads="$threads" "${opts[@]}"
     done
   done
 }
@@ -205,7 +211,7 @@ peer() {  # config: the peer in every mode and thread variant on it
       for disp in "${dispatches[@]}"; do
         read -r reps warm <<<"$(peer_reps "$c")"
         if line=$(env ${pol:+OMP_WAIT_POLICY=$pol} $PY "$HERE/peer/peer_torch_moe.py" "$c" "$t" "$m" --reps "$reps" --warmup "$warm" --dispatch "$disp" 2>>"$LOG" | grep '^{'); then
-          echo "$line" >> "$OUT/peer.jsonl"
+          echo "$line" | sed "s/^{/{\"round\": $ROUND, /" >> "$OUT/peer.jsonl"
           say "  peer $c $m ${t}T ${pol:-default} $disp: $(echo "$line" | $PY -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["ms_median"], "ms,", r["tokens_per_s_median"], "tokens/s")')"
         else
           say "  peer $c $m ${t}T ${pol:-default} $disp FAILED (see run.log)"
@@ -220,11 +226,16 @@ peer() {  # config: the peer in every mode and thread variant on it
 # run back to back, so that the two figures a ratio divides were taken minutes apart, not half an hour.
 say "moe4j configs $CONFIGS and PyTorch peer configs $PEER_CONFIGS (modes $MODES, peer variants threads:OMP_WAIT_POLICY ${PEER_VARIANTS:-1: 2:PASSIVE}), config by config"
 IFS=',' read -ra PL <<<"$PEER_CONFIGS"
-for c in "${CL[@]}" "${PL[@]}"; do
-  [[ " ${DONE_CONFIGS:-} " == *" $c "* ]] && continue
-  DONE_CONFIGS="${DONE_CONFIGS:-} $c"
-  [[ ",$CONFIGS," == *",$c,"* ]] && layer_jmh "$c"
-  [[ ",$PEER_CONFIGS," == *",$c,"* ]] && peer "$c"
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+  ROUND_SUFFIX=""
+  if [[ $ROUNDS -gt 1 ]]; then ROUND_SUFFIX="-r$ROUND"; say "round $ROUND of $ROUNDS"; fi
+  DONE_CONFIGS=""
+  for c in "${CL[@]}" "${PL[@]}"; do
+    [[ " $DONE_CONFIGS " == *" $c "* ]] && continue
+    DONE_CONFIGS="$DONE_CONFIGS $c"
+    [[ ",$CONFIGS," == *",$c,"* ]] && layer_jmh "$c"
+    [[ ",$PEER_CONFIGS," == *",$c,"* ]] && peer "$c"
+  done
 done
 
 # ---------------------------------------------------------------- JMH: E = 64 vs E = 8, reference, at T = 512 and 2048

@@ -16,6 +16,7 @@ Only the standard library and matplotlib are used.
 import glob
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -29,10 +30,12 @@ def jsonl(path):
 
 
 def load_jmh(folder):
+    """Every JMH result of the folder, each with "round": N from a file name ending in -rN.json (run-bench.sh --rounds), else 1."""
     out = []
     for p in sorted(glob.glob(os.path.join(folder, "jmh-*.json"))):
+        m = re.search(r"-r(\d+)\.json$", p)
         try:
-            out.extend(json.load(open(p)))
+            out.extend(dict(e, round=int(m.group(1)) if m else 1) for e in json.load(open(p)))
         except ValueError:
             pass
     return out
@@ -44,6 +47,11 @@ def ms_per_op(entry):
     scale = {"ms/op": 1.0, "s/op": 1e3, "us/op": 1e-3, "ns/op": 1e-6}[unit]
     raw = [v * scale for fork in pm.get("rawData", []) for v in fork]
     return pm["score"] * scale, raw
+
+
+def round_list(ratios):
+    """ " (r1, r2, ...)" when there were several rounds, else nothing."""
+    return " (" + ", ".join(f"{x:.2f}" for x in ratios) + ")" if len(ratios) > 1 else ""
 
 
 def fmt(v, nd=1):
@@ -75,7 +83,7 @@ def main():
     # peer and the SGEMM probe at the same number of threads: the reference runs on one thread, PoCL
     # uses every core, the cpu backend runs with the JMH parameter "threads" (0 = every core).
     cores = machine["cores"]
-    moe = {}
+    moe = {}  # (config, mode, label, round) -> figures of that round
     for e in jmh:
         name = e["benchmark"].rsplit(".", 1)[-1]
         if ".LayerBenchmark." not in e["benchmark"]:
@@ -87,17 +95,44 @@ def main():
         label = b if b in ("reference", "opencl") else f"{b} {threads}T"
         ms, raw = ms_per_op(e)
         gf = cfg[c][f"{mode}_gflop"]
-        moe[(c, mode, label)] = {"config": c, "mode": mode, "backend": b, "label": label, "threads": threads, "ms": ms,
-                                 "calls_measured": len(raw), "ms_raw": raw, "jmh_mode": e["mode"],
-                                 "tokens_per_s": cfg[c]["T"] / (ms / 1e3), "gflops": gf / (ms / 1e3),
-                                 "expert_gflop_per_call": gf}
+        moe[(c, mode, label, e["round"])] = {"config": c, "mode": mode, "backend": b, "label": label, "threads": threads,
+                                             "round": e["round"], "ms": ms, "calls_measured": len(raw), "ms_raw": raw,
+                                             "jmh_mode": e["mode"], "tokens_per_s": cfg[c]["T"] / (ms / 1e3),
+                                             "gflops": gf / (ms / 1e3), "expert_gflop_per_call": gf}
 
-    # best peer figure per (config, mode, threads) over the dispatch variants
-    best_peer = {}
+    # best peer figure per (config, mode, threads, round) over the dispatch variants
+    best_peer_round = {}
     for r in peer:
-        key = (r["config"], r["mode"], r["threads"])
-        if key not in best_peer or r["ms_median"] < best_peer[key]["ms_median"]:
-            best_peer[key] = r
+        key = (r["config"], r["mode"], r["threads"], r.get("round", 1))
+        if key not in best_peer_round or r["ms_median"] < best_peer_round[key]["ms_median"]:
+            best_peer_round[key] = r
+
+    # With several rounds (run-bench.sh --rounds), each round's moe4j figure is divided by the peer's of
+    # the same round, minutes apart, and the ratio reported is the median of those ratios; the times
+    # reported are the medians over the rounds.
+    per_round_moe = moe
+    moe = {}
+    for key in sorted({k[:3] for k in per_round_moe}):
+        rs = [per_round_moe[k] for k in sorted(per_round_moe) if k[:3] == key]
+        ms = statistics.median(r["ms"] for r in rs)
+        first = rs[0]
+        moe[key] = {**first, "round": None, "rounds": len(rs), "ms": ms, "ms_rounds": [r["ms"] for r in rs],
+                    "calls_measured": sum(r["calls_measured"] for r in rs), "ms_raw": [v for r in rs for v in r["ms_raw"]],
+                    "tokens_per_s": cfg[first["config"]]["T"] / (ms / 1e3), "gflops": first["expert_gflop_per_call"] / (ms / 1e3)}
+    best_peer = {}
+    for key in sorted({k[:3] for k in best_peer_round}):
+        rs = [best_peer_round[k] for k in sorted(best_peer_round) if k[:3] == key]
+        best_peer[key] = {**rs[0], "rounds": len(rs),
+                          **{f: statistics.median(r[f] for r in rs) for f in ("ms_median", "tokens_per_s_median", "gflops_median")}}
+
+    def round_ratios(c, mode, label, t):
+        """moe4j / peer in tokens/s, round by round, for the rounds that have both."""
+        out = []
+        for (c2, m2, l2, rnd), m in sorted(per_round_moe.items()):
+            p = best_peer_round.get((c, mode, t, rnd))
+            if (c2, m2, l2) == (c, mode, label) and p:
+                out.append(m["tokens_per_s"] / p["tokens_per_s_median"])
+        return out
 
     rows = []
     configs = [c for c in ["S", "M", "L", "W", "Switch"] if c in cfg or any(k[0] == c for k in best_peer)]
@@ -118,7 +153,9 @@ def main():
                        "peer_tokens_per_s": p["tokens_per_s_median"] if p else None,
                        "peer_dispatch": p["dispatch"] if p else None,
                        "peer_gflops": p["gflops_median"] if p else None}
-                row["ratio_to_peer"] = (m["tokens_per_s"] / p["tokens_per_s_median"]) if m and p else None
+                ratios = round_ratios(c, mode, m["label"], t) if m and p else []
+                row["ratio_to_peer_rounds"] = ratios
+                row["ratio_to_peer"] = statistics.median(ratios) if ratios else None
                 row["ratio_to_sgemm"] = (m["gflops"] / sg[t]) if m and sg.get(t) else None
                 row["peer_ratio_to_sgemm"] = (p["gflops_median"] / sg[t]) if p and sg.get(t) else None
                 rows.append(row)
@@ -173,6 +210,12 @@ def main():
     L.append("")
     L.append("Each moe4j figure is compared with the peer and the SGEMM probe at the same number of threads (T): "
              "the reference runs on 1 thread, opencl on PoCL uses every core.")
+    n_rounds = max((m["rounds"] for m in moe.values()), default=1)
+    if n_rounds > 1:
+        L.append("")
+        L.append(f"{n_rounds} rounds: each configuration's moe4j cases and peer ran back to back, then the next configuration, "
+                 f"and the whole sequence {n_rounds} times. Times and tokens/s are medians over the rounds; moe4j / peer is the "
+                 "median of the rounds' ratios, each between figures taken minutes apart (the rounds' own ratios in brackets).")
     L.append("")
     L.append("| config | mode | moe4j backend | T | ms/call (calls) | moe4j tokens/s | moe4j GFLOP/s | peer tokens/s (T threads) "
              "| moe4j / peer | moe4j / SGEMM | peer / SGEMM |")
@@ -186,7 +229,8 @@ def main():
                  f"{fmt(r['moe4j_ms'])} ({r['moe4j_calls_measured']}) | "
                  f"{fmt(r['moe4j_tokens_per_s'])} | {fmt(r['moe4j_gflops'], 2)} | "
                  f"{fmt(r['peer_tokens_per_s'])}{' (' + r['peer_dispatch'] + ')' if r['config'] == 'Switch' and r['peer_dispatch'] else ''} | "
-                 f"{fmt(r['ratio_to_peer'], 3)} | {fmt(r['ratio_to_sgemm'], 3)} | {fmt(r['peer_ratio_to_sgemm'], 2)} |")
+                 f"{fmt(r['ratio_to_peer'], 3)}{round_list(r['ratio_to_peer_rounds'])} | {fmt(r['ratio_to_sgemm'], 3)} | "
+                 f"{fmt(r['peer_ratio_to_sgemm'], 2)} |")
     L.append("")
     if skipped:
         L.append("Not run:")
