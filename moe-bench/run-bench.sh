@@ -32,7 +32,7 @@
 #                   summarize.py reports the median of the rounds' moe4j / peer ratios, each ratio
 #                   between figures taken minutes apart (the stages, scaling and memory run once)
 #   --no-stages     skip the per-stage benchmarks: ReferenceStagesBenchmark (when the reference is in
-#                   --backends), CpuStagesBenchmark on S and M (when cpu is) and OpenClStagesBenchmark on
+#                   --backends), CpuStagesBenchmark on S, M, W and Switch (when cpu is) and OpenClStagesBenchmark on
 #                   S and Switch (when opencl is)
 #   --quick         a check of the whole pipeline in about 3 minutes: tiny JMH iterations, S only,
 #                   few peer repetitions (its numbers mean nothing)
@@ -249,7 +249,7 @@ if [[ $STAGES == 1 && ",$BACKENDS," == *",reference,"* ]]; then
   jmh "looporder" 'io.github.moe4j.bench.ExpertLoopOrderBenchmark' "${STAGE_OPTS[@]}"
 fi
 if [[ $STAGES == 1 && ",$BACKENDS," == *",cpu,"* ]]; then
-  jmh "cpu-stages" 'io.github.moe4j.bench.CpuStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,M) -p threads="$CPU_THREADS" "${STAGE_OPTS[@]}"
+  jmh "cpu-stages" 'io.github.moe4j.bench.CpuStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,M,W,Switch) -p threads="$CPU_THREADS" "${STAGE_OPTS[@]}"
 fi
 if [[ $STAGES == 1 && ",$BACKENDS," == *",opencl,"* ]]; then
   jmh "opencl-stages" 'io.github.moe4j.bench.OpenClStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,Switch) "${STAGE_OPTS[@]}"
