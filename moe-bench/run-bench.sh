@@ -39,6 +39,12 @@
 #   --out           results folder (default moe-bench/results/<UTC date>)
 #   PEER_VARIANTS   peer thread settings, "threads:OMP_WAIT_POLICY" (default "1: 2:PASSIVE")
 #   JMH_EXTRA       extra JMH options for every JMH call (e.g. "-jvmArgsAppend -XX:+UseParallelGC")
+#   CPU_JVM         the JVM options of the cpu backend's JMH forks (default: a fixed heap of 4 GB, touched
+#                   at start: "-Xms4g -Xmx4g -XX:+AlwaysPreTouch --add-modules jdk.incubator.vector").
+#                   With the annotations' growing heap (-Xms2g -Xmx12g), G1 enlarged the heap during the
+#                   measurement, and while the allocations went through memory never touched before,
+#                   S's forward took 16.4 ms instead of 13.0 (page faults under KVM); a fixed, touched
+#                   heap is what a tuned long-running JVM has, and JMH measures the steady state
 #
 # Needs: JDK 17, /usr/bin/python3 with torch, numpy and matplotlib (Debian: python3-torch
 # python3-numpy python3-matplotlib libopenblas0-pthread).
@@ -57,6 +63,7 @@ PEER_CONFIGS=""
 EXCLUDE="reference:L:fwdbwd,opencl:L,opencl:W:fwdbwd"
 HEAVY_GFLOP=4
 ROUNDS=1
+CPU_JVM="${CPU_JVM:--Xms4g -Xmx4g -XX:+AlwaysPreTouch --add-modules jdk.incubator.vector}"
 SLOW_BACKENDS="reference,opencl"   # seconds per call: --heavy-gflop applies to them only
 STAGES=1
 SCALING=1
@@ -118,6 +125,7 @@ JAR="$RUNJAR"
   echo "\"mem_gib\": $(awk '/MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo),"
   echo "\"kernel\": \"$(uname -r)\","
   echo "\"jdk\": \"$(java -version 2>&1 | head -2 | tail -1 | sed 's/"/\\"/g')\","
+  echo "\"cpu_jvm\": \"$CPU_JVM\","
   echo "\"loadavg_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
   echo "\"options\": \"backends=$BACKENDS configs=$CONFIGS modes=$MODES peer=$PEER_CONFIGS exclude=$EXCLUDE heavy_gflop=$HEAVY_GFLOP rounds=$ROUNDS quick=$QUICK\""
   echo "}"
@@ -190,7 +198,7 @@ layer_jmh() {  # config: every backend and mode on it
       else
         opts=("${LIGHT[@]}")
       fi
-      threads=0; [[ $b == cpu ]] && threads="$CPU_THREADS"
+      threads=0; [[ $b == cpu ]] && threads="$CPU_THREADS" && opts+=(-jvmArgsAppend "$CPU_JVM")
       jmh "layer-$b-$c-$m$ROUND_SUFFIX" "io.github.moe4j.bench.LayerBenchmark.${method}\$" -p backend="$b" -p config="$c" -p threads="$threads" "${opts[@]}"
     done
   done
@@ -249,7 +257,7 @@ if [[ $STAGES == 1 && ",$BACKENDS," == *",reference,"* ]]; then
   jmh "looporder" 'io.github.moe4j.bench.ExpertLoopOrderBenchmark' "${STAGE_OPTS[@]}"
 fi
 if [[ $STAGES == 1 && ",$BACKENDS," == *",cpu,"* ]]; then
-  jmh "cpu-stages" 'io.github.moe4j.bench.CpuStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,M,W,Switch) -p threads="$CPU_THREADS" "${STAGE_OPTS[@]}"
+  jmh "cpu-stages" 'io.github.moe4j.bench.CpuStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,M,W,Switch) -p threads="$CPU_THREADS" "${STAGE_OPTS[@]}" -jvmArgsAppend "$CPU_JVM"
 fi
 if [[ $STAGES == 1 && ",$BACKENDS," == *",opencl,"* ]]; then
   jmh "opencl-stages" 'io.github.moe4j.bench.OpenClStagesBenchmark' -p config=$([[ $QUICK == 1 ]] && echo S || echo S,Switch) "${STAGE_OPTS[@]}"

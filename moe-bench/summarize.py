@@ -202,7 +202,8 @@ def main():
     L = []
     L.append(f"Run of {machine['date_utc']} on {machine['cores']} cores, {machine['cpu_model']}, {machine.get('mem_gib')} GiB; "
              f"{machine['jdk']}; BLAS: OpenBLAS {blas} (numpy). Load average at start {machine.get('loadavg_start')}, "
-             f"at end {machine.get('loadavg_end')}. The machine was shared with other jobs: figures are noisy.")
+             f"at end {machine.get('loadavg_end')}. The machine was shared with other jobs: figures are noisy."
+             + (f" The cpu backend's JMH forks ran with `{machine['cpu_jvm']}`." if machine.get("cpu_jvm") else ""))
     L.append("")
     L.append(f"SGEMM probe (numpy 1024^3, median of 7, mean of the probes at the start and the end of the run): "
              f"1 thread {fmt(sg[1])} GFLOP/s, 2 threads {fmt(sg[2])} GFLOP/s "

@@ -1,5 +1,8 @@
 package io.github.moe4j.cpu;
 
+import java.util.Arrays;
+import java.util.Comparator;
+
 /**
  * Index dispatch (the reference's {@code ReferenceLayer.Dispatch}): the kept assignments grouped by
  * expert, each expert's rows contiguous, in token order within an expert. Nothing is [T, E, C].
@@ -52,7 +55,11 @@ record Dispatch(int choices, int[] rowStart, int[] rowOf, int[] tokenOfRow, floa
 
     /**
      * Each expert's rows cut into the fewest blocks of at most {@code size} rows, of equal sizes give or
-     * take one: {expert, first row, rows} per block, in expert and row order.
+     * take one: {expert, first row, rows} per block, the largest first (equal sizes in expert and row
+     * order). The pool hands blocks out in this order to whichever thread is free, so the small
+     * blocks come last and fill in while the other threads finish, where an expert-order list could
+     * leave one thread alone with a large block at the end. The order changes no result: each block
+     * writes its own rows.
      */
     int[][] rowBlocks(int size) {
         int experts = rowStart.length - 1;
@@ -73,6 +80,7 @@ record Dispatch(int choices, int[] rowStart, int[] rowOf, int[] tokenOfRow, floa
                 blocks[b++] = new int[] {ex, from, to - from};
             }
         }
+        Arrays.sort(blocks, Comparator.comparingInt((int[] block) -> block[2]).reversed()); // stable: ties keep expert order
         return blocks;
     }
 }
