@@ -33,8 +33,11 @@ import java.util.Set;
  * </ol>
  * Every loop is cut into tasks of a fixed size, so results are bit-identical for any thread count.
  * Buffers are reused: a forward takes the layer's spare workspace and its {@link MoeForward#close()}
- * gives it back. An inference forward's per-worker scratch blocks belong to the layer; a training
- * forward and its backward need none.
+ * gives it back. An inference forward's per-worker scratch blocks belong to the layer, as do the
+ * per-worker [rows, h] blocks in which a training forward and its backward hold hidden values: the
+ * workspace keeps X, A and B for backward, not \( H = \phi(A) \odot B \), which backward computes
+ * again per expert (a pass of the activation instead of [rows, h] floats held from forward to
+ * backward: 134 MB on configuration L).
  *
  * <p>Not thread-safe (by the {@link MoeLayer} contract).
  */
@@ -77,6 +80,12 @@ final class CpuLayer implements MoeLayer {
     private Workspace spare;
     /** Per worker: the [rows, d] and [rows, h] blocks of what an inference forward does not keep, as large as its largest block. */
     private final BlockScratch[] scratch;
+    /**
+     * Per worker: [rows, h] of hidden values, or their gradient, for training, which keeps a and b
+     * but not \( \phi(a) \odot b \): a block's in the forward, an expert's for W_out's gradient, a
+     * block's dHidden in backward. As large as the most rows it was asked for.
+     */
+    private final float[][] hiddenScratch;
     private boolean closed;
 
     /** A layer whose weight-gradient tasks have {@code colBlock} output columns ({@link #COL_BLOCK}; tests use a few, to cut small layers into many tasks). */
@@ -98,6 +107,7 @@ final class CpuLayer implements MoeLayer {
         this.bOut = weights.bOut() == null ? null : weights.bOut().toArray();
         this.router = new CpuRouter(config, weights, workers, gemm);
         this.scratch = new BlockScratch[workers.threads()];
+        this.hiddenScratch = new float[workers.threads()][];
     }
 
     @Override
@@ -141,8 +151,9 @@ final class CpuLayer implements MoeLayer {
 
     /**
      * \( f_e \) of every dispatched row, into {@code ws.f}, its input gathered from {@code expertInput}
-     * [T, d]. If ws keeps activations, every row's input goes to {@code ws.x} and a, b and hidden to
-     * ws, for backward; otherwise each block gathers its rows into its worker's scratch.
+     * [T, d]. If ws keeps activations, every row's input goes to {@code ws.x} and a and b to ws, for
+     * backward (which computes the hidden values again from them); otherwise each block gathers its
+     * rows into its worker's scratch.
      */
     void expertsForward(Workspace ws, Dispatch dispatch, float[] expertInput) {
         int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
@@ -151,8 +162,8 @@ final class CpuLayer implements MoeLayer {
         if (keep) {
             gatherRows(dispatch, expertInput, ws.x);
         }
-        workers.forEach(blocks.length, (w, b) -> expertForward(ws, keep ? null : scratch(w, blocks[b][2]), dispatch, expertInput,
-                blocks[b][0], blocks[b][1], blocks[b][2]));
+        workers.forEach(blocks.length, (w, b) -> expertForward(ws, keep ? null : scratch(w, blocks[b][2]),
+                keep ? hiddenScratch(w, blocks[b][2]) : null, dispatch, expertInput, blocks[b][0], blocks[b][1], blocks[b][2]));
         ws.activationsValid = keep;
     }
 
@@ -174,10 +185,12 @@ final class CpuLayer implements MoeLayer {
 
     /**
      * Rows [r0, r0 + n) of expert ex: \( f_e \) of each row, into {@code ws.f}. The rows' inputs, the
-     * pre-activations a, gate projections b and hidden values are in ws when it keeps them, else in
-     * the worker's blocks {@code blk} (null when ws keeps them), the inputs gathered here.
+     * pre-activations a and gate projections b are in ws when it keeps them, and the hidden values in
+     * {@code hidBlock} [n, h]; otherwise all are in the worker's blocks {@code blk}, the inputs
+     * gathered here and the hidden values over a. One of blk and hidBlock is null.
      */
-    private void expertForward(Workspace ws, BlockScratch blk, Dispatch dispatch, float[] expertInput, int ex, int r0, int n) {
+    private void expertForward(Workspace ws, BlockScratch blk, float[] hidBlock, Dispatch dispatch, float[] expertInput, int ex,
+                               int r0, int n) {
         boolean keep = ws.keepsActivations();
         float[] x = keep ? ws.x : blk.x;
         int xOff = keep ? r0 * d : 0;
@@ -186,7 +199,7 @@ final class CpuLayer implements MoeLayer {
         }
         float[] a = keep ? ws.a : blk.a;
         float[] b = keep ? ws.b : blk.b;
-        float[] hid = keep ? ws.hid : blk.a; // not kept: hidden overwrites a, element by element
+        float[] hid = keep ? hidBlock : blk.a; // not kept: hidden overwrites a, element by element
         int off = keep ? r0 * h : 0;
         // a = x W_in + b_in
         float beta = 0f;
@@ -202,7 +215,7 @@ final class CpuLayer implements MoeLayer {
             gemm.gemm(false, false, n, h, d, 1f, x, xOff, d, wGate, ex * d * h, h, 0f, b, off, h);
         }
         // hidden = φ(a) (⊙ b), while the block is in cache
-        ExpertActivation.forward(kind, a, gated ? b : null, hid, off, off + n * h);
+        ExpertActivation.forward(kind, a, gated ? b : null, off, off + n * h, hid, 0);
         // f = hidden W_out + b_out
         beta = 0f;
         if (bOut != null) {
@@ -211,7 +224,7 @@ final class CpuLayer implements MoeLayer {
             }
             beta = 1f;
         }
-        gemm.gemm(false, false, n, d, h, 1f, hid, off, h, wOut, ex * h * d, d, beta, ws.f, r0 * d, d);
+        gemm.gemm(false, false, n, d, h, 1f, hid, 0, h, wOut, ex * h * d, d, beta, ws.f, r0 * d, d);
     }
 
     /** \( y_t = \sum_j g_{t,j} f_{S_t[j]}(x_t) \) over the kept choices in rank order; a token with none kept is 0. */
@@ -272,7 +285,7 @@ final class CpuLayer implements MoeLayer {
             ws.keepActivations(h, gated);
             expertsForward(ws, dispatch, f.routed().expertInput());
         }
-        ws.activationsValid = false; // from here on F becomes dF, then dX; H becomes dHidden; a becomes dA; b becomes dB
+        ws.activationsValid = false; // from here on F becomes dF, then dX; a becomes dA; b becomes dB
         int m = dispatch.choices();
 
         // combine: y[t] += g F[row], so dg = Σ_c dY[t, c] F[row, c] and dF[row] = g dY[t] (in F's place)
@@ -297,7 +310,8 @@ final class CpuLayer implements MoeLayer {
             outputWeightGradients(ws, dispatch, gWOut, gBOut);
         }
         int[][] blocks = dispatch.rowBlocks(ROW_BLOCK);
-        workers.forEach(blocks.length, b -> expertBackward(ws, blocks[b][0], blocks[b][1], blocks[b][2]));
+        workers.forEach(blocks.length, (w, b) -> expertBackward(ws, hiddenScratch(w, blocks[b][2]), blocks[b][0], blocks[b][1],
+                blocks[b][2]));
         if (experts) {
             inputWeightGradients(ws, dispatch, gWIn, gWGate, gBIn);
         }
@@ -337,16 +351,15 @@ final class CpuLayer implements MoeLayer {
     }
 
     /**
-     * Rows [r0, r0 + n) of expert ex: dF → dHidden in H's place (H is spent: W_out's gradient, the one
-     * use of it, is done) → dA in a's place (and dB in b's) → the rows' dx in dF's place.
+     * Rows [r0, r0 + n) of expert ex: dF → dHidden in the worker's {@code dHidden} [n, h] → dA in a's
+     * place (and dB in b's) → the rows' dx in dF's place.
      */
-    private void expertBackward(Workspace ws, int ex, int r0, int n) {
+    private void expertBackward(Workspace ws, float[] dHidden, int ex, int r0, int n) {
         float[] dF = ws.f;
-        float[] dHidden = ws.hid;
         // forward: f = hidden W_out + b_out, so dHidden = dF W_outᵀ
-        gemm.gemm(false, true, n, h, d, 1f, dF, r0 * d, d, wOut, ex * h * d, d, 0f, dHidden, r0 * h, h);
+        gemm.gemm(false, true, n, h, d, 1f, dF, r0 * d, d, wOut, ex * h * d, d, 0f, dHidden, 0, h);
         // forward: hidden = φ(a) ⊙ b (b = 1 if not gated)
-        ExpertActivation.backward(kind, ws.a, gated ? ws.b : null, r0 * h, (r0 + n) * h, dHidden, r0 * h, ws.a, ws.b);
+        ExpertActivation.backward(kind, ws.a, gated ? ws.b : null, r0 * h, (r0 + n) * h, dHidden, 0, ws.a, ws.b);
         // forward: a = x W_in + b_in, b = x W_gate, so dx = dA W_inᵀ + dB W_gateᵀ (dF of these rows is spent)
         float[] dX = ws.f;
         gemm.gemm(false, true, n, d, h, 1f, ws.a, r0 * h, h, wIn, ex * d * h, h, 0f, dX, r0 * d, d);
@@ -355,15 +368,21 @@ final class CpuLayer implements MoeLayer {
         }
     }
 
-    /** dW_out = Hᵀ dF per expert, cut by output columns; db_out sums dF's rows in order. */
+    /**
+     * dW_out = Hᵀ dF per expert, cut by output columns, each task computing its expert's hidden values
+     * H = φ(a) ⊙ b again (the forward's bits) rather than the forward keeping [rows, h] more; db_out
+     * sums dF's rows in order.
+     */
     private void outputWeightGradients(Workspace ws, Dispatch dispatch, float[] gWOut, float[] gBOut) {
         int dBlocks = blocks(d, colBlock);
-        workers.forEach(e * dBlocks, task -> {
+        workers.forEach(e * dBlocks, (w, task) -> {
             int ex = task / dBlocks;
             int c0 = (task % dBlocks) * colBlock;
             int r0 = dispatch.rowStart()[ex];
             int n = dispatch.rowStart()[ex + 1] - r0;
-            gemm.gemm(true, false, h, Math.min(colBlock, d - c0), n, 1f, ws.hid, r0 * h, h, ws.f, r0 * d + c0, d, 0f,
+            float[] hid = hiddenScratch(w, n);
+            ExpertActivation.forward(kind, ws.a, gated ? ws.b : null, r0 * h, (r0 + n) * h, hid, 0);
+            gemm.gemm(true, false, h, Math.min(colBlock, d - c0), n, 1f, hid, 0, h, ws.f, r0 * d + c0, d, 0f,
                     gWOut, ex * h * d + c0, d);
         });
         if (gBOut != null) {
@@ -408,6 +427,14 @@ final class CpuLayer implements MoeLayer {
     /** How many workers' scratch blocks exist (for tests: training never needs them). */
     int scratchBlocks() {
         return (int) java.util.Arrays.stream(scratch).filter(java.util.Objects::nonNull).count();
+    }
+
+    /** The worker's [rows, h] hidden scratch, grown if it is smaller: it is as large as the most rows asked for. */
+    private float[] hiddenScratch(int worker, int rows) {
+        if (hiddenScratch[worker] == null || hiddenScratch[worker].length < rows * h) {
+            hiddenScratch[worker] = new float[Math.max(rows, 1) * h];
+        }
+        return hiddenScratch[worker];
     }
 
     /** The worker's scratch, grown to hold a block of {@code rows} rows if it is smaller: it is as large as the largest block seen. */
@@ -476,8 +503,8 @@ final class CpuLayer implements MoeLayer {
      * What the expert stages of one forward keep, per dispatched row (the reference's
      * {@code ExpertNetwork.Activations}, for all rows at once): outputs F [rows, d]; with
      * {@link #keepActivations}, also what backward needs: inputs X [rows, d], pre-activations A
-     * [rows, h], gate projections B [rows, h] (gated kinds) and hidden values H [rows, h].
-     * Backward reuses F for dF and then for each row's dx, H for dHidden, A for dA and B for dB, and
+     * [rows, h] and gate projections B [rows, h] (gated kinds); not the hidden values, which backward
+     * computes again. Backward reuses F for dF and then for each row's dx, A for dA and B for dB, and
      * marks the activations spent ({@link #activationsValid} false).
      */
     static final class Workspace {
@@ -487,8 +514,7 @@ final class CpuLayer implements MoeLayer {
         final float[] f;
         float[] a;
         float[] b;
-        float[] hid;
-        /** Whether a, b, hid and f hold this forward's activations (a backward may have spent them). */
+        /** Whether a, b and f hold this forward's activations (a backward may have spent them). */
         boolean activationsValid;
 
         Workspace(int rows, int d) {
@@ -497,13 +523,12 @@ final class CpuLayer implements MoeLayer {
             this.f = new float[rows * d];
         }
 
-        /** Makes room for X, A, B and H, if there is none yet. */
+        /** Makes room for X, A and B, if there is none yet (backward computes H = φ(A) ⊙ B again, block by block). */
         void keepActivations(int h, boolean gated) {
             if (a == null) {
                 x = new float[rows * d];
                 a = new float[rows * h];
                 b = gated ? new float[rows * h] : null;
-                hid = new float[rows * h];
             }
         }
 

@@ -83,19 +83,33 @@ final class ExpertActivation {
      * hidden may be a: each element is read before it is written.
      */
     static void forward(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
+        forward(kind, a, b, from, to, hidden, from);
+    }
+
+    /**
+     * {@link #forward}, with {@code hidden[hiddenFrom + i - from]} for element i: a block's hidden
+     * values into another buffer than its pre-activations, from its start.
+     */
+    static void forward(Activation kind, float[] a, float[] b, int from, int to, float[] hidden, int hiddenFrom) {
         if (simd(kind)) {
-            SimdActivation.forward(kind, a, b, hidden, from, to);
+            SimdActivation.forward(kind, a, b, from, to, hidden, hiddenFrom);
         } else {
-            forwardScalar(kind, a, b, hidden, from, to);
+            forwardScalar(kind, a, b, from, to, hidden, hiddenFrom);
         }
     }
 
     /** {@link #forward} one element at a time: the definition {@link SimdActivation} reproduces bit for bit. */
     static void forwardScalar(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
+        forwardScalar(kind, a, b, from, to, hidden, from);
+    }
+
+    /** {@link #forward} with an offset, one element at a time. */
+    static void forwardScalar(Activation kind, float[] a, float[] b, int from, int to, float[] hidden, int hiddenFrom) {
+        int shift = hiddenFrom - from;
         switch (kind) {
             case RELU:
                 for (int i = from; i < to; i++) {
-                    hidden[i] = keepWherePositive(a[i], a[i]);
+                    hidden[shift + i] = keepWherePositive(a[i], a[i]);
                 }
                 break;
             case SILU:
@@ -103,7 +117,7 @@ final class ExpertActivation {
                 for (int i = from; i < to; i++) {
                     float v = a[i];
                     float phi = v / (1f + exp(-v));
-                    hidden[i] = b == null ? phi : phi * b[i];
+                    hidden[shift + i] = b == null ? phi : phi * b[i];
                 }
                 break;
             case GELU_TANH:
@@ -112,7 +126,7 @@ final class ExpertActivation {
                     float v = a[i];
                     // ½v(1 + tanh u) = v σ(2u), without the cancellation of 1 + tanh u for u ≪ 0
                     float phi = v / (1f + exp(-2f * SQRT_2_OVER_PI * (v + GELU_TANH_CUBIC * v * v * v)));
-                    hidden[i] = b == null ? phi : phi * b[i];
+                    hidden[shift + i] = b == null ? phi : phi * b[i];
                 }
                 break;
             case GELU:
@@ -121,7 +135,7 @@ final class ExpertActivation {
                     double v = a[i];
                     // ½ v erfc(-v/√2) = ½ v (1 + erf(v/√2)), without the cancellation of 1 + erf for v ≪ 0
                     float phi = (float) (0.5 * v * Erfc.value(-v * INV_SQRT_2));
-                    hidden[i] = b == null ? phi : phi * b[i];
+                    hidden[shift + i] = b == null ? phi : phi * b[i];
                 }
                 break;
             default:

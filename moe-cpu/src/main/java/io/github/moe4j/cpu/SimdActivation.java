@@ -43,34 +43,40 @@ final class SimdActivation {
 
     /** {@link ExpertActivation#forwardScalar}, a vector at a time. */
     static void forward(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
+        forward(kind, a, b, from, to, hidden, from);
+    }
+
+    /** {@link ExpertActivation#forwardScalar(Activation, float[], float[], int, int, float[], int)}, a vector at a time. */
+    static void forward(Activation kind, float[] a, float[] b, int from, int to, float[] hidden, int hiddenFrom) {
         if (kind == Activation.RELU) {
-            keepWherePositive(a, from, to, a, from, hidden);
+            keepWherePositive(a, from, to, a, from, hidden, hiddenFrom);
             return;
         }
         boolean tanh = kind == Activation.GELU_TANH || kind == Activation.GEGLU_TANH;
+        int shift = hiddenFrom - from;
         int step = F.length();
         int i = from;
         for (int bound = from + F.loopBound(to - from); i < bound; i += step) {
             FloatVector v = FloatVector.fromArray(F, a, i);
             FloatVector x = sigmoidExponent(tanh, v);
             if (!inRange(x)) {
-                ExpertActivation.forwardScalar(kind, a, b, hidden, i, i + step);
+                ExpertActivation.forwardScalar(kind, a, b, i, i + step, hidden, shift + i);
                 continue;
             }
             FloatVector phi = v.div(exp(x).add(1f));
             if (b != null) {
                 phi = phi.mul(FloatVector.fromArray(F, b, i));
             }
-            phi.intoArray(hidden, i);
+            phi.intoArray(hidden, shift + i);
         }
-        ExpertActivation.forwardScalar(kind, a, b, hidden, i, to);
+        ExpertActivation.forwardScalar(kind, a, b, i, to, hidden, shift + i);
     }
 
     /** {@link ExpertActivation#backwardScalar}, a vector at a time; dA may be a and dB may be b. */
     static void backward(Activation kind, float[] a, float[] b, int from, int to, float[] dHidden, int dhFrom, float[] dA,
                          float[] dB) {
         if (kind == Activation.RELU) {
-            keepWherePositive(a, from, to, dHidden, dhFrom, dA);
+            keepWherePositive(a, from, to, dHidden, dhFrom, dA, from);
             return;
         }
         boolean tanh = kind == Activation.GELU_TANH || kind == Activation.GEGLU_TANH;
@@ -110,19 +116,20 @@ final class SimdActivation {
     }
 
     /**
-     * ReLU and its backward: {@code out[i] = v[i] > 0 ? x[xFrom + i - from] : 0} for i in [from, to),
-     * {@link ExpertActivation#keepWherePositive} a vector at a time (NaN in v gives +0 in both).
-     * out may be v or x: each element is read before it is written.
+     * ReLU and its backward: {@code out[outFrom + i - from] = v[i] > 0 ? x[xFrom + i - from] : 0} for i
+     * in [from, to), {@link ExpertActivation#keepWherePositive} a vector at a time (NaN in v gives +0
+     * in both). out may be v or x at the same offset: each element is read before it is written.
      */
-    private static void keepWherePositive(float[] v, int from, int to, float[] x, int xFrom, float[] out) {
-        int shift = xFrom - from;
+    private static void keepWherePositive(float[] v, int from, int to, float[] x, int xFrom, float[] out, int outFrom) {
+        int xShift = xFrom - from;
+        int outShift = outFrom - from;
         int i = from;
         for (int bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
             VectorMask<Float> positive = FloatVector.fromArray(F, v, i).compare(VectorOperators.GT, 0f);
-            ZERO.blend(FloatVector.fromArray(F, x, shift + i), positive).intoArray(out, i);
+            ZERO.blend(FloatVector.fromArray(F, x, xShift + i), positive).intoArray(out, outShift + i);
         }
         for (; i < to; i++) {
-            out[i] = ExpertActivation.keepWherePositive(v[i], x[shift + i]);
+            out[outShift + i] = ExpertActivation.keepWherePositive(v[i], x[xShift + i]);
         }
     }
 

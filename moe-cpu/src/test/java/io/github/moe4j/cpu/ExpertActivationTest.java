@@ -85,6 +85,28 @@ class ExpertActivationTest {
         }
     }
 
+    /** Forward into another buffer from an offset (training's hidden blocks) gives the bits of forward in place. */
+    @ParameterizedTest
+    @EnumSource(Activation.class)
+    void forwardIntoAnOffsetGivesTheSameBits(Activation kind) {
+        int n = 301;
+        float[] a = new float[n];
+        float[] b = kind.isGated() ? new float[n] : null;
+        for (int i = 0; i < n; i++) {
+            a[i] = -6f + 12f * i / (n - 1);
+            if (b != null) {
+                b[i] = 1.5f - 3f * ((i * 7919) % n) / n;
+            }
+        }
+        float[] inPlace = a.clone();
+        ExpertActivation.forward(kind, inPlace, b, inPlace, 3, n - 2);
+        float[] block = new float[n];
+        ExpertActivation.forward(kind, a, b, 3, n - 2, block, 0);
+        for (int i = 3; i < n - 2; i++) {
+            assertEquals(Float.floatToRawIntBits(inPlace[i]), Float.floatToRawIntBits(block[i - 3]), kind + " element " + i);
+        }
+    }
+
     /** Backward in place (dA over a, dB over b, dHidden at another offset), as CpuLayer runs it: the same bits. */
     @ParameterizedTest
     @EnumSource(Activation.class)

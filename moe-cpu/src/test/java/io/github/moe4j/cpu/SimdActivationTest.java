@@ -56,6 +56,17 @@ class SimdActivationTest {
                 SimdActivation.forward(kind, inPlace, b, inPlace, from, to);
                 assertBitIdentical(kind + " forward in place, n = " + n + ", scale " + scale, wantInPlace, inPlace, a);
 
+                // into another buffer from its start, as training's hidden blocks are written
+                float[] shifted = new float[to - from + 5];
+                SimdActivation.forward(kind, a, b, from, to, shifted, 5);
+                float[] wantShifted = new float[to - from + 5];
+                ExpertActivation.forwardScalar(kind, a, b, from, to, wantShifted, 5);
+                assertBitIdentical(kind + " forward into an offset, n = " + n + ", scale " + scale, wantShifted, shifted, a);
+                for (int i = from; i < to; i++) {
+                    assertEquals(Float.floatToIntBits(want[i]), Float.floatToIntBits(shifted[5 + i - from]),
+                            kind + " forward into an offset, element " + i);
+                }
+
                 float[] wantA = a.clone();
                 float[] wantB = b == null ? null : b.clone();
                 float[] gotA = a.clone();
