@@ -18,14 +18,10 @@ class ExpertActivationTest {
     @EnumSource(Activation.class)
     void matchesTheReferenceInDouble(Activation kind) {
         int n = 4801;
-        float[] a = new float[n];
-        float[] b = kind.isGated() ? new float[n] : null;
+        float[] a = ramp(n, 12f);
+        float[] b = kind.isGated() ? gates(n) : null;
         float[] dh = new float[n];
         for (int i = 0; i < n; i++) {
-            a[i] = -12f + 24f * i / (n - 1);
-            if (b != null) {
-                b[i] = 1.5f - 3f * ((i * 7919) % n) / n;
-            }
             dh[i] = 0.75f - 1.5f * ((i * 104729) % n) / n;
         }
         a[n / 2] = 0f;
@@ -90,14 +86,8 @@ class ExpertActivationTest {
     @EnumSource(Activation.class)
     void forwardIntoAnOffsetGivesTheSameBits(Activation kind) {
         int n = 301;
-        float[] a = new float[n];
-        float[] b = kind.isGated() ? new float[n] : null;
-        for (int i = 0; i < n; i++) {
-            a[i] = -6f + 12f * i / (n - 1);
-            if (b != null) {
-                b[i] = 1.5f - 3f * ((i * 7919) % n) / n;
-            }
-        }
+        float[] a = ramp(n, 6f);
+        float[] b = kind.isGated() ? gates(n) : null;
         float[] inPlace = a.clone();
         ExpertActivation.forward(kind, inPlace, b, inPlace, 3, n - 2);
         float[] block = new float[n];
@@ -112,14 +102,10 @@ class ExpertActivationTest {
     @EnumSource(Activation.class)
     void backwardInPlaceGivesTheSameBits(Activation kind) {
         int n = 301;
-        float[] a = new float[n];
-        float[] b = kind.isGated() ? new float[n] : null;
+        float[] a = ramp(n, 6f);
+        float[] b = kind.isGated() ? gates(n) : null;
         float[] dh = new float[n + 7];
         for (int i = 0; i < n; i++) {
-            a[i] = -6f + 12f * i / (n - 1);
-            if (b != null) {
-                b[i] = 1.5f - 3f * ((i * 7919) % n) / n;
-            }
             dh[7 + i] = 0.75f - 1.5f * ((i * 104729) % n) / n;
         }
         float[] dA = new float[n];
@@ -157,6 +143,24 @@ class ExpertActivationTest {
             assertEquals(Float.floatToRawIntBits(wantDa), Float.floatToRawIntBits(dA[i]),
                     () -> "ReLU backward at a = " + a[index] + ", dHidden = " + dh[index] + ": " + dA[index] + ", expected " + wantDa);
         }
+    }
+
+    /** n evenly spaced pre-activations from -limit to limit. */
+    private static float[] ramp(int n, float limit) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = -limit + 2 * limit * i / (n - 1);
+        }
+        return a;
+    }
+
+    /** n gate values in [-1.5, 1.5), in a scrambled order. */
+    private static float[] gates(int n) {
+        float[] b = new float[n];
+        for (int i = 0; i < n; i++) {
+            b[i] = 1.5f - 3f * ((i * 7919) % n) / n;
+        }
+        return b;
     }
 
     private static void check(Activation kind, String what, float a, float actual, double expected, double bound) {
