@@ -607,28 +607,25 @@ final class CpuRouter {
 
     /**
      * The indices of the k largest of {@code keys[offset .. offset + n)}, best first, into
-     * {@code out[at .. at + k)}: value descending, then index ascending (SPEC §3), as k passes of
-     * argmax in which only a strictly larger key displaces the best so far.
+     * {@code out[at .. at + k)}: value descending, then index ascending (SPEC §3). One pass in index
+     * order keeps the best k so far sorted; a key enters only if strictly larger than the k-th, and
+     * moves ahead of those strictly smaller, so among equal keys the lower index stays first.
+     * (It replaced k passes of argmax, a quarter of W's router time, 64 experts.)
      */
-    private static void topK(double[] keys, int offset, int n, int k, int[] out, int at) {
-        for (int r = 0; r < k; r++) {
-            int best = -1;
-            for (int i = 0; i < n; i++) {
-                if ((best < 0 || keys[offset + i] > keys[offset + best]) && !contains(out, at, at + r, i)) {
-                    best = i;
-                }
+    static void topK(double[] keys, int offset, int n, int k, int[] out, int at) {
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            double v = keys[offset + i];
+            if (count == k && !(v > keys[offset + out[at + k - 1]])) {
+                continue;
             }
-            out[at + r] = best;
-        }
-    }
-
-    private static boolean contains(int[] a, int from, int to, int v) {
-        for (int i = from; i < to; i++) {
-            if (a[i] == v) {
-                return true;
+            int p = count < k ? count++ : k - 1; // a free place at the end, or the k-th's, which drops out
+            while (p > 0 && v > keys[offset + out[at + p - 1]]) {
+                out[at + p] = out[at + p - 1];
+                p--;
             }
+            out[at + p] = i;
         }
-        return false;
     }
 
     /**
