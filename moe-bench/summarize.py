@@ -54,6 +54,14 @@ def round_list(ratios):
     return " (" + ", ".join(f"{x:.2f}" for x in ratios) + ")" if len(ratios) > 1 else ""
 
 
+def by_case(per_round):
+    """{(a, b, c, round): figures} -> {(a, b, c): [figures of each round, in round order]}."""
+    out = {}
+    for key in sorted(per_round):
+        out.setdefault(key[:3], []).append(per_round[key])
+    return out
+
+
 def fmt(v, nd=1):
     if v is None:
         return "-"
@@ -112,16 +120,14 @@ def main():
     # reported are the medians over the rounds.
     per_round_moe = moe
     moe = {}
-    for key in sorted({k[:3] for k in per_round_moe}):
-        rs = [per_round_moe[k] for k in sorted(per_round_moe) if k[:3] == key]
+    for key, rs in by_case(per_round_moe).items():
         ms = statistics.median(r["ms"] for r in rs)
         first = rs[0]
         moe[key] = {**first, "round": None, "rounds": len(rs), "ms": ms, "ms_rounds": [r["ms"] for r in rs],
                     "calls_measured": sum(r["calls_measured"] for r in rs), "ms_raw": [v for r in rs for v in r["ms_raw"]],
                     "tokens_per_s": cfg[first["config"]]["T"] / (ms / 1e3), "gflops": first["expert_gflop_per_call"] / (ms / 1e3)}
     best_peer = {}
-    for key in sorted({k[:3] for k in best_peer_round}):
-        rs = [best_peer_round[k] for k in sorted(best_peer_round) if k[:3] == key]
+    for key, rs in by_case(best_peer_round).items():
         best_peer[key] = {**rs[0], "rounds": len(rs),
                           **{f: statistics.median(r[f] for r in rs) for f in ("ms_median", "tokens_per_s_median", "gflops_median")}}
 

@@ -610,7 +610,7 @@ final class CpuRouter {
      * {@code out[at .. at + k)}: value descending, then index ascending (SPEC §3). One pass in index
      * order keeps the best k so far sorted; a key enters only if strictly larger than the k-th, and
      * moves ahead of those strictly smaller, so among equal keys the lower index stays first.
-     * (It replaced k passes of argmax, a quarter of W's router time, 64 experts.)
+     * (It replaced k passes of argmax: W's router, 64 experts, 3.82 / 3.72 -> 3.65 / 3.63 ms.)
      */
     static void topK(double[] keys, int offset, int n, int k, int[] out, int at) {
         int count = 0;

@@ -79,16 +79,9 @@ final class ExpertActivation {
     }
 
     /**
-     * \( \mathit{hidden}[i] = \phi(a[i]) \) (times {@code b[i]} if b is not null) for i in [from, to).
-     * hidden may be a: each element is read before it is written.
-     */
-    static void forward(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
-        forward(kind, a, b, from, to, hidden, from);
-    }
-
-    /**
-     * {@link #forward}, with {@code hidden[hiddenFrom + i - from]} for element i: a block's hidden
-     * values into another buffer than its pre-activations, from its start.
+     * \( \mathit{hidden}[\mathit{hiddenFrom} + i - \mathit{from}] = \phi(a[i]) \) (times {@code b[i]}
+     * if b is not null) for i in [from, to): in place (hidden = a, hiddenFrom = from; each element is
+     * read before it is written), or a block's hidden values into another buffer, from its start.
      */
     static void forward(Activation kind, float[] a, float[] b, int from, int to, float[] hidden, int hiddenFrom) {
         if (simd(kind)) {
@@ -99,11 +92,6 @@ final class ExpertActivation {
     }
 
     /** {@link #forward} one element at a time: the definition {@link SimdActivation} reproduces bit for bit. */
-    static void forwardScalar(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
-        forwardScalar(kind, a, b, from, to, hidden, from);
-    }
-
-    /** {@link #forward} with an offset, one element at a time. */
     static void forwardScalar(Activation kind, float[] a, float[] b, int from, int to, float[] hidden, int hiddenFrom) {
         int shift = hiddenFrom - from;
         switch (kind) {

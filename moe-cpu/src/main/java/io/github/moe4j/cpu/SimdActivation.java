@@ -42,11 +42,6 @@ final class SimdActivation {
     }
 
     /** {@link ExpertActivation#forwardScalar}, a vector at a time. */
-    static void forward(Activation kind, float[] a, float[] b, float[] hidden, int from, int to) {
-        forward(kind, a, b, from, to, hidden, from);
-    }
-
-    /** {@link ExpertActivation#forwardScalar(Activation, float[], float[], int, int, float[], int)}, a vector at a time. */
     static void forward(Activation kind, float[] a, float[] b, int from, int to, float[] hidden, int hiddenFrom) {
         if (kind == Activation.RELU) {
             keepWherePositive(a, from, to, a, from, hidden, hiddenFrom);

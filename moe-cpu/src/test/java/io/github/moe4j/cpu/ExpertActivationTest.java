@@ -29,7 +29,7 @@ class ExpertActivationTest {
         float[] dA = new float[n];
         float[] dB = b == null ? null : new float[n];
         // the range [1, n - 1) only: the elements outside must stay untouched
-        ExpertActivation.forward(kind, a, b, hidden, 1, n - 1);
+        ExpertActivation.forward(kind, a, b, 1, n - 1, hidden, 1);
         ExpertActivation.backward(kind, a, b, 1, n - 1, dh, 1, dA, dB);
         for (int i = 1; i < n - 1; i++) {
             double bi = b == null ? 1 : b[i];
@@ -89,7 +89,7 @@ class ExpertActivationTest {
         float[] a = ramp(n, 6f);
         float[] b = kind.isGated() ? gates(n) : null;
         float[] inPlace = a.clone();
-        ExpertActivation.forward(kind, inPlace, b, inPlace, 3, n - 2);
+        ExpertActivation.forward(kind, inPlace, b, 3, n - 2, inPlace, 3);
         float[] block = new float[n];
         ExpertActivation.forward(kind, a, b, 3, n - 2, block, 0);
         for (int i = 3; i < n - 2; i++) {
@@ -130,7 +130,7 @@ class ExpertActivationTest {
         float[] a = {0f, -0f, Float.NaN, -Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MIN_VALUE,
             -Float.MIN_VALUE, Float.MIN_NORMAL, -Float.MAX_VALUE, Float.MAX_VALUE, 1.5f, -1.5f};
         float[] hidden = new float[a.length];
-        ExpertActivation.forwardScalar(Activation.RELU, a, null, hidden, 0, a.length);
+        ExpertActivation.forwardScalar(Activation.RELU, a, null, 0, a.length, hidden, 0);
         float[] dh = {-0f, Float.NaN, 3f, -2f, -0f, 5f, Float.NaN, 7f, -0f, 9f, Float.NaN, -4f, 6f};
         float[] dA = new float[a.length];
         ExpertActivation.backwardScalar(Activation.RELU, a, null, 0, a.length, dh, 0, dA, null);

@@ -46,14 +46,14 @@ class SimdActivationTest {
 
                 float[] want = new float[n];
                 float[] got = new float[n];
-                ExpertActivation.forwardScalar(kind, a, b, want, from, to);
-                SimdActivation.forward(kind, a, b, got, from, to);
+                ExpertActivation.forwardScalar(kind, a, b, from, to, want, from);
+                SimdActivation.forward(kind, a, b, from, to, got, from);
                 assertBitIdentical(kind + " forward, n = " + n + ", scale " + scale, want, got, a);
                 // in place, as moe-cpu's inference blocks call it (hidden over a)
                 float[] wantInPlace = a.clone();
                 System.arraycopy(want, from, wantInPlace, from, to - from);
                 float[] inPlace = a.clone();
-                SimdActivation.forward(kind, inPlace, b, inPlace, from, to);
+                SimdActivation.forward(kind, inPlace, b, from, to, inPlace, from);
                 assertBitIdentical(kind + " forward in place, n = " + n + ", scale " + scale, wantInPlace, inPlace, a);
 
                 // into another buffer from its start, as training's hidden blocks are written

@@ -1,6 +1,7 @@
 package io.github.moe4j.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.github.moe4j.reference.TopK;
 import java.util.Arrays;
@@ -43,9 +44,9 @@ class TopKTest {
             assertArrayEquals(want, Arrays.copyOfRange(out, at, at + k), where);
             // nothing outside out[at .. at + k) written
             for (int i = 0; i < at; i++) {
-                assertArrayEquals(new int[] {-7}, new int[] {out[i]}, where);
+                assertEquals(-7, out[i], where);
             }
-            assertArrayEquals(new int[] {-7}, new int[] {out[at + k]}, where);
+            assertEquals(-7, out[at + k], where);
         }
     }
 }
